@@ -1,0 +1,149 @@
+/* l_lctw.c — the global `lctw` table: version, build info, modules, embedded Lua library. */
+#include <string.h>
+
+#include "core/interrupt.h"
+#include "lctw_cuda.h"
+#include "lctw_lua.h"
+#include "version.h"
+
+extern const struct {
+    const char *name;
+    const char *src;
+} lctw_embedded_lua[];
+
+static int l_build_info(lua_State *L) {
+    lua_newtable(L);
+    lua_pushstring(L, LCTW_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushboolean(L, lctw_cuda_built());
+    lua_setfield(L, -2, "cuda");
+#ifdef LCTW_OPENBLAS
+    lua_pushstring(L, "openblas");
+#else
+    lua_pushstring(L, "none");
+#endif
+    lua_setfield(L, -2, "blas");
+#ifdef __SANITIZE_ADDRESS__
+    lua_pushboolean(L, 1);
+#else
+    lua_pushboolean(L, 0);
+#endif
+    lua_setfield(L, -2, "sanitizers");
+    lua_pushstring(L, LUA_RELEASE);
+    lua_setfield(L, -2, "lua");
+    return 1;
+}
+
+static int l_memory(lua_State *L) {
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)lctw_mem_in_use(LCTW_DEV_CPU));
+    lua_setfield(L, -2, "cpu_in_use");
+    lua_pushinteger(L, (lua_Integer)lctw_mem_peak(LCTW_DEV_CPU));
+    lua_setfield(L, -2, "cpu_peak");
+    lua_pushinteger(L, (lua_Integer)lctw_mem_limit());
+    lua_setfield(L, -2, "cpu_limit");
+    lua_pushinteger(L, (lua_Integer)lctw_mem_in_use(LCTW_DEV_CUDA));
+    lua_setfield(L, -2, "cuda_in_use");
+    lua_pushinteger(L, (lua_Integer)lctw_mem_peak(LCTW_DEV_CUDA));
+    lua_setfield(L, -2, "cuda_peak");
+    return 1;
+}
+
+static int l_set_memory_limit(lua_State *L) {
+    lua_Number n = luaL_checknumber(L, 1);
+    if (n < 1 << 20) return luaL_error(L, "memory limit must be at least 1 MiB, got %f bytes", n);
+    lctw_mem_set_limit((size_t)n);
+    return 0;
+}
+
+/* Raises "interrupted" if Ctrl-C was pressed: lets Lua loops that call no lctw function be
+ * stopped too (the front end also installs a hook for that). */
+static int l_check_interrupt(lua_State *L) {
+    if (lctw_interrupted()) {
+        lctw_interrupt_clear();
+        return luaL_error(L, "interrupted");
+    }
+    return 0;
+}
+
+/* lctw._help_of(v) -> text or nil: the help recorded for v, or for the type of v (metatable
+ * __name), used by help() in lua/lctw/init.lua. */
+static int l_help_of(lua_State *L) {
+    luaL_checkany(L, 1);
+    lua_settop(L, 1);
+    if (l_gethelp(L, 1)) return 1;
+    if (lua_getmetatable(L, 1)) {
+        if (lua_getfield(L, -1, "__name") == LUA_TSTRING && l_gethelp(L, -1)) return 1;
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
+static int l_set_help(lua_State *L) {
+    luaL_checkany(L, 1);
+    l_sethelp(L, 1, luaL_checkstring(L, 2));
+    lua_settop(L, 1);
+    return 1;
+}
+
+static const l_reg lctw_funcs[] = {
+    {"_help_of", l_help_of, NULL},
+    {"_set_help", l_set_help,
+     "lctw._set_help(value, text) -> value\n\nRecords the help text that help(value) shows."},
+    {"build_info", l_build_info,
+     "lctw.build_info() -> table\n\nHow this binary was built: {version=, cuda=, blas=, lua=, "
+     "sanitizers=}."},
+    {"memory", l_memory,
+     "lctw.memory() -> table\n\nBytes of tensor memory: {cpu_in_use=, cpu_peak=, cpu_limit=, "
+     "cuda_in_use=, cuda_peak=}."},
+    {"set_memory_limit", l_set_memory_limit,
+     "lctw.set_memory_limit(bytes)\n\nHost tensor allocations beyond this limit fail with a clear "
+     "error instead of exhausting the machine. Default: physical memory minus 1 GiB, or "
+     "LCTW_MEMORY_LIMIT (e.g. 8G)."},
+    {"check_interrupt", l_check_interrupt,
+     "lctw.check_interrupt()\n\nRaises \"interrupted\" if Ctrl-C was pressed since the last "
+     "check."},
+    {NULL, NULL, NULL},
+};
+
+static void open_module(lua_State *L, const char *name, void (*open)(lua_State *)) {
+    lua_newtable(L);
+    open(L);
+    lua_setfield(L, -2, name);
+}
+
+int lctw_lua_open(lua_State *L) {
+    luaL_openlibs(L);
+    lua_newtable(L); /* lctw */
+    l_register(L, -1, lctw_funcs);
+    lua_pushstring(L, LCTW_VERSION);
+    lua_setfield(L, -2, "version");
+    open_module(L, "tensor", l_tensor_open);
+    open_module(L, "npy", l_npy_open);
+    open_module(L, "cuda", l_cuda_open);
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "lctw");
+    /* package.loaded["lctw"] = lctw, so require "lctw" works too */
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "lctw");
+    lua_pop(L, 2);
+
+    /* package.preload[name] = loader of the embedded source */
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    for (int i = 0; lctw_embedded_lua[i].name; i++) {
+        const char *nm = lctw_embedded_lua[i].name, *src = lctw_embedded_lua[i].src;
+        char chunk[128];
+        snprintf(chunk, sizeof chunk, "=[lctw]/%s.lua", nm + (strncmp(nm, "lctw.", 5) ? 0 : 5));
+        if (luaL_loadbuffer(L, src, strlen(src), chunk) != LUA_OK) return lua_error(L);
+        lua_setfield(L, -2, nm);
+    }
+    lua_pop(L, 2);
+
+    /* lctw.init adds the Lua-side library (help, printing, ...) */
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "lctw.init");
+    lua_call(L, 1, 0);
+    return 0;
+}

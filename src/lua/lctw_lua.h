@@ -1,0 +1,84 @@
+/* lctw_lua.h — helpers shared by the Lua bindings (src/lua/l_*.c), the only code that includes
+ * lua.h and raises Lua errors.
+ *
+ * Pattern of a binding: check arguments (luaL_check*, l_checktensor), call core functions that
+ * return lctw_status, on failure free temporaries and `return l_fail(L, s)`, which raises the
+ * recorded message as a Lua error. Every public function is registered with a help text
+ * (l_register), reachable from help(fn) in the REPL.
+ */
+#ifndef LCTW_LUA_H
+#define LCTW_LUA_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "core/tensor.h"
+
+#define LCTW_TENSOR_MT "lctw.Tensor"
+
+/* One entry of a registration table: name, function, help text ("sig\n\ndescription"). */
+typedef struct l_reg {
+    const char *name;
+    lua_CFunction fn;
+    const char *help;
+} l_reg;
+
+/* Sets fields of the table at index idx from regs (until a NULL name) and records each help
+ * text in the registry help table (weak keys: function -> text). */
+void l_register(lua_State *L, int idx, const l_reg *regs);
+/* Records help text for the value at index idx (a function, table or metatable name). */
+void l_sethelp(lua_State *L, int idx, const char *help);
+/* Pushes the help text recorded for the value at idx and returns 1, or pushes nothing and
+ * returns 0. */
+int l_gethelp(lua_State *L, int idx);
+/* Records help text for a type by metatable name, e.g. ("lctw.Tensor", "..."). */
+void l_settypehelp(lua_State *L, const char *tname, const char *help);
+
+/* Raises the recorded core error (status s) as a Lua error. Never returns. */
+int l_fail(lua_State *L, lctw_status s);
+/* `L_TRY(L, expr)`: raise if expr fails. Use only when nothing needs freeing. */
+#define L_TRY(L, expr)                                                                             \
+    do {                                                                                           \
+        lctw_status s_ = (expr);                                                                   \
+        if (s_ != LCTW_OK) l_fail((L), s_);                                                        \
+    } while (0)
+
+/* Tensors in Lua: a full userdata holding one reference (lctw_tensor *). */
+lctw_tensor *l_checktensor(lua_State *L, int idx);
+lctw_tensor *l_totensor(lua_State *L, int idx); /* NULL if not a tensor */
+/* Pushes t, taking over the caller's reference (t may not be NULL). Lets the GC know about
+ * the tensor's bytes so large temporaries are collected promptly. */
+void l_pushtensor(lua_State *L, lctw_tensor *t);
+/* Runs a full GC cycle if the last allocation failed for memory, so a retry may succeed.
+ * Returns 1 if it collected (and the caller should retry once). */
+int l_gc_on_nomem(lua_State *L, lctw_status s);
+
+/* Reads a shape: either a table {d1, d2, ...} at idx, or integers from idx to the top (stopping
+ * at the first non-integer). Returns ndim; *next = index after the shape. Raises on bad input. */
+int l_checkshape(lua_State *L, int idx, int64_t *shape, int *next);
+/* Pushes {d1, d2, ...}. */
+void l_pushshape(lua_State *L, int ndim, const int64_t *shape);
+
+/* Options table helpers: field `k` of the table at idx (absent or nil -> default). Raise with
+ * "option 'k': expected ..." on a wrong type. */
+lua_Integer l_optfield_int(lua_State *L, int idx, const char *k, lua_Integer dflt);
+lua_Number l_optfield_num(lua_State *L, int idx, const char *k, lua_Number dflt);
+int l_optfield_bool(lua_State *L, int idx, const char *k, int dflt);
+const char *l_optfield_str(lua_State *L, int idx, const char *k, const char *dflt);
+/* Raises if the table at idx has a key not in the NULL-terminated list (catches typos). */
+void l_checkoptions(lua_State *L, int idx, const char *fn, const char *const *known);
+
+/* Device from a string or nil ("cpu" | "cuda"). */
+lctw_device l_checkdevice(lua_State *L, int idx, lctw_device dflt);
+
+/* Module openers (each adds its functions to the table on top of the stack). */
+void l_tensor_open(lua_State *L); /* lctw.tensor + Tensor methods */
+void l_npy_open(lua_State *L);    /* lctw.npy */
+void l_cuda_open(lua_State *L);   /* lctw.cuda, lctw.device */
+
+/* Creates the global `lctw` with every module, loads the embedded Lua library (lua/lctw/NAME.lua:
+ * `require "lctw.x"` works for each) and runs lctw.init. Returns 0 or raises. */
+int lctw_lua_open(lua_State *L);
+
+#endif
