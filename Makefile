@@ -15,9 +15,12 @@ CUDA_HOME ?= /usr/local/cuda
 NVCC   ?= $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc; })
 CUDA_ARCHS ?= 80 90
 
-BUILD := build
 ifeq ($(DEBUG),1)
-BUILD := build/debug
+BUILD ?= build/debug
+BIN   ?= build/debug/lctw
+else
+BUILD ?= build
+BIN   ?= bin/lctw
 endif
 
 # ---- detection -------------------------------------------------------------------------------
@@ -83,7 +86,6 @@ endif
 LUA_SRC  := $(sort $(wildcard lua/lctw/*.lua))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o) $(BUILD)/gen/embedded_lua.o
 LIB      := $(BUILD)/liblctw.a
-BIN      := bin/lctw
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_OK  := build/.deps-ok
@@ -134,10 +136,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/test.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 test: all $(TEST_BIN)
-	@BUILD=$(BUILD) bash tests/run.sh
+	@BUILD=$(BUILD) LCTW=$(abspath $(BIN)) bash tests/run.sh
 
 bench: all
-	@bash bench/run.sh
+	@LCTW=$(abspath $(BIN)) bash bench/run.sh
 
 demo: all
 	@$(BIN) examples/demo.lua
