@@ -121,6 +121,7 @@ int lctw_lua_open(lua_State *L) {
     open_module(L, "tensor", l_tensor_open);
     open_module(L, "npy", l_npy_open);
     open_module(L, "cuda", l_cuda_open);
+    open_module(L, "safetensors", l_safetensors_open);
     lua_pushvalue(L, -1);
     lua_setglobal(L, "lctw");
     /* package.loaded["lctw"] = lctw, so require "lctw" works too */

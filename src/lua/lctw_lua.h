@@ -75,7 +75,8 @@ lctw_device l_checkdevice(lua_State *L, int idx, lctw_device dflt);
 /* Module openers (each adds its functions to the table on top of the stack). */
 void l_tensor_open(lua_State *L); /* lctw.tensor + Tensor methods */
 void l_npy_open(lua_State *L);    /* lctw.npy */
-void l_cuda_open(lua_State *L);   /* lctw.cuda, lctw.device */
+void l_cuda_open(lua_State *L);   /* lctw.cuda */
+void l_safetensors_open(lua_State *L); /* lctw.safetensors */
 
 /* Creates the global `lctw` with every module, loads the embedded Lua library (lua/lctw/NAME.lua:
  * `require "lctw.x"` works for each) and runs lctw.init. Returns 0 or raises. */

@@ -1,0 +1,3 @@
+/* TEMPORARY stub — replaced by the safetensors bindings. */
+#include "lctw_lua.h"
+void l_safetensors_open(lua_State *L) {}
