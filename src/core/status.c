@@ -27,7 +27,14 @@ void lctw_error_prefix(const char *fmt, ...) {
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     memcpy(old, err_msg, sizeof old);
-    snprintf(err_msg, sizeof err_msg, "%s: %s", pre, old);
+    size_t k = strlen(pre);
+    if (k > sizeof err_msg - 3) k = sizeof err_msg - 3;
+    memcpy(err_msg, pre, k);
+    memcpy(err_msg + k, ": ", 2);
+    size_t rest = sizeof err_msg - k - 3;
+    size_t ol = strnlen(old, rest);
+    memcpy(err_msg + k + 2, old, ol);
+    err_msg[k + 2 + ol] = 0;
 }
 
 const char *lctw_error_message(void) { return err_msg[0] ? err_msg : "unknown error"; }
