@@ -185,11 +185,12 @@ lctw_status lctw_tensor_full(lctw_tensor **out, int ndim, const int64_t *shape, 
 }
 
 void lctw_tensor_retain(lctw_tensor *t) {
-    if (t) t->refcount++;
+    if (t && !t->in_arena) t->refcount++;
 }
 
 void lctw_tensor_release(lctw_tensor *t) {
-    if (!t || --t->refcount > 0) return;
+    if (!t || t->in_arena || --t->refcount > 0) return;
+    if (t->grad && !t->grad->in_arena) lctw_tensor_release(t->grad);
     lctw_storage_release(t->st);
     free(t);
 }

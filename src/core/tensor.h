@@ -44,6 +44,13 @@ typedef struct lctw_tensor {
     int64_t shape[LCTW_MAX_DIMS];
     int64_t stride[LCTW_MAX_DIMS];
     int refcount;
+    /* autodiff (src/core/autograd.h): the gradient buffer of this tensor once backward reached
+     * it (parameters: a view into the model's one gradient buffer), whether gradients flow to
+     * it, and whether the header lives in an arena (then release is a no-op: the arena reset
+     * ends its life). */
+    struct lctw_tensor *grad;
+    unsigned char requires_grad;
+    unsigned char in_arena;
 } lctw_tensor;
 
 #ifdef __cplusplus

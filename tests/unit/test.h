@@ -18,7 +18,7 @@ static int test_passed, test_failed, test_skipped;
 static int case_failed, case_skipped;
 static char case_detail[256];
 static char case_msg[512];
-static const char *test_file_name = __FILE__;
+static const char *test_file_name = __BASE_FILE__;
 
 static void test_fail_(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), unused));

@@ -1,0 +1,240 @@
+/* eltwise.c — element-wise ops and full reductions with their backward (CPU reference).
+ *
+ * add/sub/mul of same-shape tensors, scale and add of a scalar, the activations of the networks
+ * (ALGORITHM.md §2: SiLU in the U-Net, GELU-tanh or ReLU in the DiT MLP, leaky ReLU in the
+ * VAElight decoder, tanh in TAESD), sum and mean to a one-element tensor, and view.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "ops.h"
+
+#define D(t) lctw_tensor_data(t)
+#define N(t) lctw_tensor_numel(t)
+
+/* g += alpha·s (contiguous, same numel) */
+static void acc(lctw_tensor *g, const lctw_tensor *s, float alpha) {
+    float *gp = D(g);
+    const float *sp = D(s);
+    int64_t n = N(g);
+    for (int64_t i = 0; i < n; i++) gp[i] += alpha * sp[i];
+}
+
+/* ---- binary ---- */
+
+static lctw_status bin_bwd(lctw_ctx *c, lctw_node *nd) {
+    lctw_tensor *a = nd->in[0], *b = nd->in[1], *gy = nd->out->grad, *g;
+    int op = nd->op;
+    if (op == LCTW_OP_mul) {
+        const float *ap = D(a), *bp = D(b), *gyp = D(gy);
+        int64_t n = N(gy);
+        if (a->requires_grad) {
+            LCTW_TRY(lctw_grad_of(c, a, &g));
+            float *gp = D(g);
+            for (int64_t i = 0; i < n; i++) gp[i] += gyp[i] * bp[i];
+        }
+        if (b->requires_grad) {
+            LCTW_TRY(lctw_grad_of(c, b, &g));
+            float *gp = D(g);
+            for (int64_t i = 0; i < n; i++) gp[i] += gyp[i] * ap[i];
+        }
+        return LCTW_OK;
+    }
+    if (a->requires_grad) {
+        LCTW_TRY(lctw_grad_of(c, a, &g));
+        acc(g, gy, 1.0f);
+    }
+    if (b->requires_grad) {
+        LCTW_TRY(lctw_grad_of(c, b, &g));
+        acc(g, gy, op == LCTW_OP_sub ? -1.0f : 1.0f);
+    }
+    return LCTW_OK;
+}
+
+static lctw_status binary(lctw_ctx *c, int op, lctw_tensor *a, lctw_tensor *b, lctw_tensor **y) {
+    lctw_tensor *in[2] = {a, b};
+    LCTW_TRY(lctw_op_check(c, op, 2, in));
+    LCTW_TRY(lctw_op_same_shape(op, a, b));
+    LCTW_TRY(lctw_arena_tensor(&c->arena, y, a->ndim, a->shape));
+    const float *ap = D(a), *bp = D(b);
+    float *yp = D(*y);
+    int64_t n = N(a);
+    switch (op) {
+    case LCTW_OP_add: for (int64_t i = 0; i < n; i++) yp[i] = ap[i] + bp[i]; break;
+    case LCTW_OP_sub: for (int64_t i = 0; i < n; i++) yp[i] = ap[i] - bp[i]; break;
+    default: for (int64_t i = 0; i < n; i++) yp[i] = ap[i] * bp[i]; break;
+    }
+    if (lctw_needs_grad(c, 2, in)) LCTW_TRY(lctw_tape_push(c, op, bin_bwd, 2, in, *y, NULL));
+    return LCTW_OK;
+}
+
+lctw_status lctw_op_add(lctw_ctx *c, lctw_tensor *a, lctw_tensor *b, lctw_tensor **y) {
+    return binary(c, LCTW_OP_add, a, b, y);
+}
+lctw_status lctw_op_sub(lctw_ctx *c, lctw_tensor *a, lctw_tensor *b, lctw_tensor **y) {
+    return binary(c, LCTW_OP_sub, a, b, y);
+}
+lctw_status lctw_op_mul(lctw_ctx *c, lctw_tensor *a, lctw_tensor *b, lctw_tensor **y) {
+    return binary(c, LCTW_OP_mul, a, b, y);
+}
+
+/* ---- scalar ---- */
+
+static lctw_status scalar_bwd(lctw_ctx *c, lctw_node *nd) {
+    lctw_tensor *g;
+    LCTW_TRY(lctw_grad_of(c, nd->in[0], &g));
+    acc(g, nd->out->grad, nd->op == LCTW_OP_scale ? (float)nd->p[0] : 1.0f);
+    return LCTW_OK;
+}
+
+static lctw_status scalar_op(lctw_ctx *c, int op, lctw_tensor *x, float s, lctw_tensor **y) {
+    LCTW_TRY(lctw_op_check(c, op, 1, &x));
+    LCTW_TRY(lctw_arena_tensor(&c->arena, y, x->ndim, x->shape));
+    const float *xp = D(x);
+    float *yp = D(*y);
+    int64_t n = N(x);
+    if (op == LCTW_OP_scale)
+        for (int64_t i = 0; i < n; i++) yp[i] = s * xp[i];
+    else
+        for (int64_t i = 0; i < n; i++) yp[i] = xp[i] + s;
+    if (lctw_needs_grad(c, 1, &x)) {
+        lctw_node *nd;
+        LCTW_TRY(lctw_tape_push(c, op, scalar_bwd, 1, &x, *y, &nd));
+        nd->p[0] = s;
+    }
+    return LCTW_OK;
+}
+
+lctw_status lctw_op_scale(lctw_ctx *c, lctw_tensor *x, float s, lctw_tensor **y) {
+    return scalar_op(c, LCTW_OP_scale, x, s, y);
+}
+lctw_status lctw_op_add_scalar(lctw_ctx *c, lctw_tensor *x, float s, lctw_tensor **y) {
+    return scalar_op(c, LCTW_OP_add_scalar, x, s, y);
+}
+
+/* ---- activations ---- */
+
+#define GELU_K 0.7978845608028654f /* √(2/π) */
+
+static inline float act_fwd(int op, float x, float slope) {
+    switch (op) {
+    case LCTW_OP_silu: return x / (1.0f + expf(-x));
+    case LCTW_OP_relu: return x > 0.0f ? x : 0.0f;
+    case LCTW_OP_leaky_relu: return x > 0.0f ? x : slope * x;
+    case LCTW_OP_gelu_tanh: {
+        float u = GELU_K * (x + 0.044715f * x * x * x);
+        return 0.5f * x * (1.0f + tanhf(u));
+    }
+    default: return tanhf(x);
+    }
+}
+
+/* dy/dx at x (y = f(x) given for tanh) */
+static inline float act_grad(int op, float x, float y, float slope) {
+    switch (op) {
+    case LCTW_OP_silu: {
+        float s = 1.0f / (1.0f + expf(-x));
+        return s * (1.0f + x * (1.0f - s));
+    }
+    case LCTW_OP_relu: return x > 0.0f ? 1.0f : 0.0f;
+    case LCTW_OP_leaky_relu: return x > 0.0f ? 1.0f : slope;
+    case LCTW_OP_gelu_tanh: {
+        float x2 = x * x;
+        float t = tanhf(GELU_K * (x + 0.044715f * x2 * x));
+        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_K * (1.0f + 3.0f * 0.044715f * x2);
+    }
+    default: return 1.0f - y * y;
+    }
+}
+
+static lctw_status act_bwd(lctw_ctx *c, lctw_node *nd) {
+    lctw_tensor *x = nd->in[0], *g;
+    LCTW_TRY(lctw_grad_of(c, x, &g));
+    const float *xp = D(x), *yp = D(nd->out), *gy = D(nd->out->grad);
+    float *gp = D(g), slope = (float)nd->p[0];
+    int64_t n = N(x);
+    for (int64_t i = 0; i < n; i++) gp[i] += gy[i] * act_grad(nd->op, xp[i], yp[i], slope);
+    return LCTW_OK;
+}
+
+static lctw_status activation(lctw_ctx *c, int op, lctw_tensor *x, float slope, lctw_tensor **y) {
+    LCTW_TRY(lctw_op_check(c, op, 1, &x));
+    LCTW_TRY(lctw_arena_tensor(&c->arena, y, x->ndim, x->shape));
+    const float *xp = D(x);
+    float *yp = D(*y);
+    int64_t n = N(x);
+    for (int64_t i = 0; i < n; i++) yp[i] = act_fwd(op, xp[i], slope);
+    if (lctw_needs_grad(c, 1, &x)) {
+        lctw_node *nd;
+        LCTW_TRY(lctw_tape_push(c, op, act_bwd, 1, &x, *y, &nd));
+        nd->p[0] = slope;
+    }
+    return LCTW_OK;
+}
+
+lctw_status lctw_op_silu(lctw_ctx *c, lctw_tensor *x, lctw_tensor **y) {
+    return activation(c, LCTW_OP_silu, x, 0.0f, y);
+}
+lctw_status lctw_op_relu(lctw_ctx *c, lctw_tensor *x, lctw_tensor **y) {
+    return activation(c, LCTW_OP_relu, x, 0.0f, y);
+}
+lctw_status lctw_op_leaky_relu(lctw_ctx *c, lctw_tensor *x, float slope, lctw_tensor **y) {
+    return activation(c, LCTW_OP_leaky_relu, x, slope, y);
+}
+lctw_status lctw_op_gelu_tanh(lctw_ctx *c, lctw_tensor *x, lctw_tensor **y) {
+    return activation(c, LCTW_OP_gelu_tanh, x, 0.0f, y);
+}
+lctw_status lctw_op_tanh(lctw_ctx *c, lctw_tensor *x, lctw_tensor **y) {
+    return activation(c, LCTW_OP_tanh, x, 0.0f, y);
+}
+
+/* ---- reductions ---- */
+
+static lctw_status red_bwd(lctw_ctx *c, lctw_node *nd) {
+    lctw_tensor *x = nd->in[0], *g;
+    LCTW_TRY(lctw_grad_of(c, x, &g));
+    float gy = D(nd->out->grad)[0];
+    if (nd->op == LCTW_OP_mean && N(x) > 0) gy /= (float)N(x);
+    float *gp = D(g);
+    int64_t n = N(x);
+    for (int64_t i = 0; i < n; i++) gp[i] += gy;
+    return LCTW_OK;
+}
+
+static lctw_status reduce(lctw_ctx *c, int op, lctw_tensor *x, lctw_tensor **y) {
+    LCTW_TRY(lctw_op_check(c, op, 1, &x));
+    int64_t one = 1;
+    LCTW_TRY(lctw_arena_tensor(&c->arena, y, 1, &one));
+    const float *xp = D(x);
+    int64_t n = N(x);
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += xp[i];
+    if (op == LCTW_OP_mean) s = n ? s / (double)n : 0.0;
+    D(*y)[0] = (float)s;
+    if (lctw_needs_grad(c, 1, &x)) LCTW_TRY(lctw_tape_push(c, op, red_bwd, 1, &x, *y, NULL));
+    return LCTW_OK;
+}
+
+lctw_status lctw_op_sum(lctw_ctx *c, lctw_tensor *x, lctw_tensor **y) {
+    return reduce(c, LCTW_OP_sum, x, y);
+}
+lctw_status lctw_op_mean(lctw_ctx *c, lctw_tensor *x, lctw_tensor **y) {
+    return reduce(c, LCTW_OP_mean, x, y);
+}
+
+/* ---- view ---- */
+
+static lctw_status view_bwd(lctw_ctx *c, lctw_node *nd) {
+    lctw_tensor *g;
+    LCTW_TRY(lctw_grad_of(c, nd->in[0], &g));
+    acc(g, nd->out->grad, 1.0f);
+    return LCTW_OK;
+}
+
+lctw_status lctw_op_view(lctw_ctx *c, lctw_tensor *x, int ndim, const int64_t *shape,
+                         lctw_tensor **y) {
+    LCTW_TRY(lctw_op_check(c, LCTW_OP_view, 1, &x));
+    LCTW_TRY(lctw_arena_view(&c->arena, y, x, ndim, shape));
+    if (lctw_needs_grad(c, 1, &x)) LCTW_TRY(lctw_tape_push(c, LCTW_OP_view, view_bwd, 1, &x, *y, NULL));
+    return LCTW_OK;
+}
