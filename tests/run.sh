@@ -3,6 +3,7 @@
 #   C unit tests      build/tests/test_*      (tests/unit/test_*.c)
 #   Lua tests         tests/lua/test_*.lua    (run by bin/lctw)
 #   REPL / CLI tests  tests/repl/test_*.sh    (pipes and tmux)
+#   whole-run checks  tests/check/test_*.sh   (op coverage)
 # A suite that exits non-zero without printing a FAIL line (a crash) counts as one failure.
 # Filter with TESTS=pattern (matched against the suite file name).
 set -u
@@ -11,7 +12,9 @@ BUILD=${BUILD:-build}
 LCTW=${LCTW:-$PWD/bin/lctw}
 export LCTW
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+LCTW_OP_COVERAGE=$(mktemp)
+export LCTW_OP_COVERAGE
+trap 'rm -f "$log" "$LCTW_OP_COVERAGE"' EXIT
 
 run_suite() { # name, command...
   local name=$1; shift
@@ -32,6 +35,10 @@ for t in tests/lua/test_*.lua; do
   [ -f "$t" ] && run_suite "$(basename "$t")" "$LCTW" "$t"
 done
 for t in tests/repl/test_*.sh; do
+  [ -f "$t" ] && run_suite "$(basename "$t")" bash "$t"
+done
+# checks over the whole run (op coverage) come last
+for t in tests/check/test_*.sh; do
   [ -f "$t" ] && run_suite "$(basename "$t")" bash "$t"
 done
 

@@ -117,4 +117,24 @@ static lctw_tensor *gc_input(int ndim, const int64_t *shape, uint64_t seed, floa
     return t;
 }
 
+/* For test files (after test.h): runs gradcheck as a test check, records op coverage in the
+ * file named by $LCTW_OP_COVERAGE (tests/check/test_op_coverage.sh reads it) and puts the worst
+ * error in the PASS detail. */
+#ifdef LCTW_TEST_H
+#include "core/ops/ops.h"
+static void check_grad(int op, gc_fn fn, void *ud, int n, lctw_tensor **in, gc_opts o) {
+    char why[512] = "";
+    const char *log = getenv("LCTW_OP_COVERAGE");
+    if (log && *log) {
+        FILE *f = fopen(log, "a");
+        if (f) {
+            fprintf(f, "%s\n", lctw_op_name(op));
+            fclose(f);
+        }
+    }
+    if (gradcheck(fn, ud, n, in, &o, why, sizeof why)) test_fail_(__FILE__, __LINE__, "%s", why);
+    test_detail("max err %.3f of tolerance", o.max_err);
+}
+#endif
+
 #endif

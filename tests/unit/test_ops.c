@@ -1,24 +1,15 @@
 /* test_ops.c — every differentiable op: forward against a double-precision loop and backward
- * against central finite differences (gradcheck.h); a coverage check fails for an op of the
- * registry (src/core/ops/ops.h) without a test here. */
+ * against central finite differences (gradcheck.h). tests/check/test_op_coverage.sh fails for an
+ * op of the registry (src/core/ops/ops.h) without a check_grad(LCTW_OP_<name>, ...) call in a
+ * tests/unit/test_ops*.c file. */
 #include "test.h"
 
 #include "core/ops/ops.h"
 #include "gradcheck.h"
 
-static int tested[LCTW_OP_COUNT];
-
 static gc_opts default_opts(void) {
     gc_opts o = {.eps = 1e-2, .atol = 2e-3, .rtol = 2e-2, .max_elems = 48};
     return o;
-}
-
-/* Runs the gradient check of a one- or more-input op and records its coverage. */
-static void check_grad(int op, gc_fn fn, void *ud, int n, lctw_tensor **in, gc_opts o) {
-    char why[512] = "";
-    tested[op] = 1;
-    if (gradcheck(fn, ud, n, in, &o, why, sizeof why)) test_fail_(__FILE__, __LINE__, "%s", why);
-    test_detail("max err %.3f of tolerance", o.max_err);
 }
 
 static const int64_t SH[3] = {2, 3, 5};
@@ -219,10 +210,6 @@ static void t_arena_steady_state(void) {
     lctw_tensor_release(w);
 }
 
-static void t_coverage(void) {
-    for (int op = 0; op < LCTW_OP_COUNT; op++)
-        CHECK(tested[op], "op %s has no gradient test", lctw_op_name(op));
-}
 
 int main(void) {
     RUN(t_add);
@@ -242,6 +229,5 @@ int main(void) {
     RUN(t_linear);
     RUN(t_grad_off_records_nothing);
     RUN(t_arena_steady_state);
-    RUN(t_coverage);
     return test_summary();
 }

@@ -13,7 +13,13 @@
 
 #include "../autograd.h"
 
+#include "ops_conv.h"
+#include "ops_norm.h"
+
+/* The registry: the element-wise ops below, plus the lists of ops_conv.h and ops_norm.h. */
 #define LCTW_OP_LIST(X)                                                                            \
+    LCTW_OP_LIST_CONV(X)                                                                           \
+    LCTW_OP_LIST_NORM(X)                                                                           \
     X(add)                                                                                         \
     X(sub)                                                                                         \
     X(mul)                                                                                         \
