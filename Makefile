@@ -45,7 +45,7 @@ endif
 # ---- flags -----------------------------------------------------------------------------------
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
 CSTD    := -std=gnu11
-OPT     := -O2 -fno-strict-aliasing
+OPT     := -O3 -fno-strict-aliasing
 ifeq ($(NATIVE),1)
   OPT += -march=native
 endif

@@ -171,6 +171,28 @@ static void t_linear(void) {
     for (int i = 0; i < 3; i++) lctw_tensor_release(in[i]);
 }
 
+static lctw_status f_scale_rows(lctw_ctx *c, lctw_tensor **in, void *ud, lctw_tensor **y) {
+    return lctw_op_scale_rows(c, in[0], in[1], y);
+}
+
+static void t_scale_rows(void) {
+    int64_t xs[3] = {3, 2, 5}, ss[1] = {3};
+    lctw_tensor *in[2] = {gc_input(3, xs, 21, 1, 0), gc_input(1, ss, 22, 1, 0)};
+    lctw_ctx c;
+    lctw_ctx_init(&c, LCTW_DEV_CPU, 0);
+    lctw_tensor *y;
+    CHECK_OK(f_scale_rows(&c, in, NULL, &y));
+    if (case_failed) return;
+    for (int b = 0; b < 3; b++)
+        for (int i = 0; i < 10; i++)
+            CHECK_CLOSE(lctw_tensor_data(y)[b * 10 + i],
+                        (double)lctw_tensor_data(in[1])[b] * lctw_tensor_data(in[0])[b * 10 + i], 1e-7, 1e-6);
+    lctw_ctx_release(&c);
+    check_grad(LCTW_OP_scale_rows, f_scale_rows, NULL, 2, in, default_opts());
+    lctw_tensor_release(in[0]);
+    lctw_tensor_release(in[1]);
+}
+
 static void t_grad_off_records_nothing(void) {
     lctw_ctx c;
     lctw_ctx_init(&c, LCTW_DEV_CPU, 0);
@@ -227,6 +249,7 @@ int main(void) {
     RUN(t_mean);
     RUN(t_view);
     RUN(t_linear);
+    RUN(t_scale_rows);
     RUN(t_grad_off_records_nothing);
     RUN(t_arena_steady_state);
     return test_summary();

@@ -128,7 +128,7 @@ static void head_mats(const geom *g, float *const base[3], float *o, int64_t b, 
         *O = (mat){o + b * T * Dm + h * dh, Dm, 0};
         break;
     }
-    case LAYOUT_UNET: { /* qkv (B, H, dh, 3, S), out (B, H, dh, S): stored transposed */
+    default: { /* LAYOUT_UNET: qkv (B, H, dh, 3, S), out (B, H, dh, S): stored transposed */
         int64_t S = g->Tq;
         float *blk = base[0] + ((b * H + h) * dh * 3) * S;
         *Q = (mat){blk, 3 * S, 1};

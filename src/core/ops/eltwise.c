@@ -112,6 +112,49 @@ lctw_status lctw_op_add_scalar(lctw_ctx *c, lctw_tensor *x, float s, lctw_tensor
     return scalar_op(c, LCTW_OP_add_scalar, x, s, y);
 }
 
+/* ---- per-sample scaling ---- */
+
+static lctw_status scale_rows_bwd(lctw_ctx *c, lctw_node *nd) {
+    lctw_tensor *x = nd->in[0], *s = nd->in[1], *g;
+    int64_t B = x->shape[0], m = B ? N(x) / B : 0;
+    const float *gy = D(nd->out->grad), *xp = D(x), *sp = D(s);
+    if (x->requires_grad) {
+        LCTW_TRY(lctw_grad_of(c, x, &g));
+        float *gp = D(g);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < m; i++) gp[b * m + i] += sp[b] * gy[b * m + i];
+    }
+    if (s->requires_grad) {
+        LCTW_TRY(lctw_grad_of(c, s, &g));
+        float *gp = D(g);
+        for (int64_t b = 0; b < B; b++) {
+            double acc_ = 0.0;
+            for (int64_t i = 0; i < m; i++) acc_ += (double)gy[b * m + i] * xp[b * m + i];
+            gp[b] += (float)acc_;
+        }
+    }
+    return LCTW_OK;
+}
+
+lctw_status lctw_op_scale_rows(lctw_ctx *c, lctw_tensor *x, lctw_tensor *s, lctw_tensor **y) {
+    lctw_tensor *in[2] = {x, s};
+    LCTW_TRY(lctw_op_check(c, LCTW_OP_scale_rows, 2, in));
+    if (x->ndim < 1 || s->ndim != 1 || s->shape[0] != x->shape[0]) {
+        char a[96], b[96];
+        return LCTW_FAIL(LCTW_ESHAPE, "scale_rows: scales %s do not match a batch of %s",
+                         lctw_tensor_shape_str(a, sizeof a, s), lctw_tensor_shape_str(b, sizeof b, x));
+    }
+    LCTW_TRY(lctw_arena_tensor(&c->arena, y, x->ndim, x->shape));
+    int64_t B = x->shape[0], m = B ? N(x) / B : 0;
+    const float *xp = D(x), *sp = D(s);
+    float *yp = D(*y);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < m; i++) yp[b * m + i] = sp[b] * xp[b * m + i];
+    if (lctw_needs_grad(c, 2, in))
+        LCTW_TRY(lctw_tape_push(c, LCTW_OP_scale_rows, scale_rows_bwd, 2, in, *y, NULL));
+    return LCTW_OK;
+}
+
 /* ---- activations ---- */
 
 #define GELU_K 0.7978845608028654f /* √(2/π) */

@@ -24,6 +24,7 @@
     X(sub)                                                                                         \
     X(mul)                                                                                         \
     X(scale)                                                                                       \
+    X(scale_rows)                                                                                  \
     X(add_scalar)                                                                                  \
     X(silu)                                                                                        \
     X(relu)                                                                                        \
@@ -51,6 +52,8 @@ lctw_status lctw_op_mul(lctw_ctx *c, lctw_tensor *a, lctw_tensor *b, lctw_tensor
 /* y = s·x ;  y = x + s */
 lctw_status lctw_op_scale(lctw_ctx *c, lctw_tensor *x, float s, lctw_tensor **y);
 lctw_status lctw_op_add_scalar(lctw_ctx *c, lctw_tensor *x, float s, lctw_tensor **y);
+/* y[b, …] = s[b]·x[b, …]: per-sample scaling (x (B, …), s (B)); backward to both. */
+lctw_status lctw_op_scale_rows(lctw_ctx *c, lctw_tensor *x, lctw_tensor *s, lctw_tensor **y);
 
 /* activations: silu x·σ(x); relu; leaky relu (slope for x < 0); GELU with the tanh
  * approximation 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))); tanh */
