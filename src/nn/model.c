@@ -1,0 +1,135 @@
+/* model.c — the consistency wrapper and what every network shares (see model.h). */
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ops/ops.h"
+#include "io/safetensors.h"
+
+void lctw_cm_coeffs(double sigma, double *c_skip, double *c_out, double *c_in, double *c_noise) {
+    const double smin = LCTW_SIGMA_MIN, sd = LCTW_SIGMA_DATA;
+    double d = sigma - smin;
+    *c_skip = sd * sd / (d * d + sd * sd);
+    *c_out = d * sd / sqrt(sigma * sigma + sd * sd);
+    *c_in = 1.0 / sqrt(sigma * sigma + sd * sd);
+    *c_noise = 250.0 * log(sigma + 1e-44);
+}
+
+lctw_status lctw_model_forward(lctw_model *m, lctw_ctx *c, lctw_tensor *x, lctw_tensor *sigma,
+                               lctw_tensor **y, lctw_tensor **raw) {
+    char a[96], b[96];
+    if (x->ndim != 4 || x->shape[1] != m->in_ch || x->shape[2] != m->height ||
+        x->shape[3] != m->width) {
+        int64_t want[4] = {x->ndim ? x->shape[0] : 0, m->in_ch, m->height, m->width};
+        return LCTW_FAIL(LCTW_ESHAPE, "model input is %s, expected %s (B×C×H×W)",
+                         lctw_tensor_shape_str(a, sizeof a, x), lctw_shape_str(b, sizeof b, 4, want));
+    }
+    int64_t B = x->shape[0];
+    if (sigma->ndim != 1 || sigma->shape[0] != B)
+        return LCTW_FAIL(LCTW_ESHAPE, "sigma is %s, expected one value per sample (%lld)",
+                         lctw_tensor_shape_str(a, sizeof a, sigma), (long long)B);
+    if (lctw_tensor_device(sigma) != LCTW_DEV_CPU || lctw_tensor_device(x) != c->dev)
+        return LCTW_FAIL(LCTW_EDEVICE, "model forward: x must be on the model's device, sigma on the cpu");
+    /* per-sample coefficients (small: B values) */
+    lctw_tensor *cs, *co, *ci, *cn;
+    LCTW_TRY(lctw_arena_tensor(&c->arena, &cs, 1, &B));
+    LCTW_TRY(lctw_arena_tensor(&c->arena, &co, 1, &B));
+    LCTW_TRY(lctw_arena_tensor(&c->arena, &ci, 1, &B));
+    LCTW_TRY(lctw_arena_tensor(&c->arena, &cn, 1, &B));
+    const float *sp = lctw_tensor_data(sigma);
+    for (int64_t i = 0; i < B; i++) {
+        if (!(sp[i] > 0.0f))
+            return LCTW_FAIL(LCTW_EINVAL, "sigma[%lld] = %g: noise levels must be > 0", (long long)i + 1,
+                             (double)sp[i]);
+        double s_, o_, i_, n_;
+        lctw_cm_coeffs(sp[i], &s_, &o_, &i_, &n_);
+        lctw_tensor_data(cs)[i] = (float)s_;
+        lctw_tensor_data(co)[i] = (float)o_;
+        lctw_tensor_data(ci)[i] = (float)i_;
+        lctw_tensor_data(cn)[i] = (float)n_;
+    }
+    lctw_tensor *xin, *F, *skip, *out;
+    LCTW_TRY(lctw_op_scale_rows(c, x, ci, &xin));
+    LCTW_TRY(m->vt->net_forward(m, c, xin, cn, &F));
+    LCTW_TRY(lctw_op_scale_rows(c, F, co, &out));
+    LCTW_TRY(lctw_op_scale_rows(c, x, cs, &skip));
+    LCTW_TRY(lctw_op_add(c, skip, out, y));
+    if (raw) *raw = F;
+    return LCTW_OK;
+}
+
+void lctw_model_free(lctw_model *m) {
+    if (!m) return;
+    if (m->vt && m->vt->free_impl) m->vt->free_impl(m);
+    lctw_params_release(&m->params);
+    free(m->config_json);
+    free(m);
+}
+
+static int ignorable(const char *name) {
+    size_t n = strlen(name);
+    const char *suf = ".resample_filter";
+    size_t k = strlen(suf);
+    return name[0] == '_' || (n >= k && !strcmp(name + n - k, suf));
+}
+
+lctw_status lctw_model_load(lctw_model *m, const char *path, int allow_extra) {
+    lctw_st_file *f;
+    LCTW_TRY(lctw_st_open(&f, path));
+    lctw_status s = LCTW_OK;
+    /* every parameter present with the right shape, checked before anything is written so a bad
+     * file never leaves a half-loaded model */
+    for (int i = 0; i < m->params.n && s == LCTW_OK; i++) {
+        const lctw_param *p = &m->params.p[i];
+        const lctw_st_entry *e = lctw_st_find(f, p->name);
+        char a[96], b[96];
+        if (!e) {
+            s = LCTW_FAIL(LCTW_EFORMAT, "%s: parameter '%s' is missing", path, p->name);
+            break;
+        }
+        if (!lctw_st_dtype_loadable(e->dtype)) {
+            s = LCTW_FAIL(LCTW_EFORMAT, "%s: tensor '%s' has dtype %s; parameters must be float",
+                          path, p->name, lctw_st_dtype_name(e->dtype));
+            break;
+        }
+        int same = e->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++) same = e->shape[d] == p->shape[d];
+        if (!same)
+            s = LCTW_FAIL(LCTW_EFORMAT, "%s: tensor '%s': shape %s in file, model expects %s", path,
+                          p->name, e->ndim <= 4 ? lctw_shape_str(a, sizeof a, e->ndim, e->shape) : "(>4-D)",
+                          lctw_shape_str(b, sizeof b, p->ndim, p->shape));
+    }
+    for (int i = 0; i < lctw_st_count(f) && s == LCTW_OK && !allow_extra; i++) {
+        const char *nm = lctw_st_entry_at(f, i)->name;
+        if (!ignorable(nm) && lctw_params_find(&m->params, nm) < 0)
+            s = LCTW_FAIL(LCTW_EFORMAT, "%s: tensor '%s' is not a parameter of this %s model",
+                          path, nm, m->vt->kind);
+    }
+    for (int i = 0; i < m->params.n && s == LCTW_OK; i++)
+        s = lctw_st_load_into(f, m->params.p[i].name, m->params.p[i].t);
+    lctw_st_close(f);
+    return s;
+}
+
+lctw_status lctw_model_save(const lctw_model *m, const char *path) {
+    int n = m->params.n;
+    const char **names = malloc((size_t)(n ? n : 1) * sizeof *names);
+    lctw_tensor **ts = malloc((size_t)(n ? n : 1) * sizeof *ts);
+    if (!names || !ts) {
+        free(names);
+        free(ts);
+        return LCTW_FAIL(LCTW_ENOMEM, "model save: out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        names[i] = m->params.p[i].name;
+        ts[i] = m->params.p[i].t;
+    }
+    const char *mk[2] = {"lctw.kind", "lctw.config"};
+    const char *mv[2] = {m->vt->kind, m->config_json ? m->config_json : "{}"};
+    lctw_status s = lctw_st_save(path, n, names, ts, 2, mk, mv);
+    free(names);
+    free(ts);
+    return s;
+}
