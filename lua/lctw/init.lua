@@ -13,7 +13,10 @@ function help(x)
   lctw.tensor      tensors: zeros, ones, randn, from, ... (help(lctw.tensor))
   lctw.npy         load/save .npy files
   lctw.cuda        CUDA device queries
-  Ctrl-C stops running code, Ctrl-D exits.]])
+  In the REPL: an expression prints its value (=expr too), a trailing ; hides it;
+  Tab completes names, fields and methods; Up/Down and Ctrl-R search the history
+  (~/.lctw_history or $LCTW_HISTORY); ~/.lctwrc.lua (or $LCTW_RC) runs at start.
+  Ctrl-C stops running code (press it twice for code that catches errors), Ctrl-D exits.]])
     return
   end
   local text = lctw._help_of(x)
@@ -44,9 +47,11 @@ function help(x)
       if #names > 0 then print("\nmethods: " .. table.concat(names, ", ")) end
     end
   else
-    print("no help for this " .. type(x))
+    print(require("lctw.repl").describe(x) or ("no help for this " .. type(x)))
   end
 end
 lctw._set_help(help, "help(x)\n\nShows the help text of an lctw function, module or object. In the REPL, ?x does the same.")
+
+require "lctw.tensor"
 
 return lctw

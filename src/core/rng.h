@@ -6,7 +6,9 @@
  * draw is a pure function of (seed, stream, offset, j): the CPU loop and a CUDA thread compute
  * the same number, and a run resumes exactly from a saved (seed, stream, offset).
  *
- * uniform: (x >> 8 + 0.5) · 2^-24 ∈ (0, 1), exactly representable in float32.
+ * uniform: ((x >> 9) + 0.5) · 2^-23 ∈ [2^-24, 1 − 2^-24], exactly representable in float32. (23
+ *          bits, not 24: (k + 0.5)·2^-24 is not a float for k ≥ 2^23, and the top value would
+ *          round to 1.0.)
  * normal:  Box–Muller in double on lanes (0,1) and (2,3): r = √(−2 ln u0), z0 = r cos 2πu1,
  *          z1 = r sin 2πu1, rounded to float32 (double math keeps CPU and CUDA in agreement).
  */
@@ -61,7 +63,7 @@ LCTW_HD void lctw_rng_block(uint64_t seed, uint32_t stream, uint64_t block, uint
     lctw_philox4x32_10(ctr, key, out);
 }
 
-LCTW_HD float lctw_rng_u01(uint32_t x) { return ((float)(x >> 8) + 0.5f) * (1.0f / 16777216.0f); }
+LCTW_HD float lctw_rng_u01(uint32_t x) { return ((float)(x >> 9) + 0.5f) * (1.0f / 8388608.0f); }
 
 /* Element j of a uniform draw that started at block `offset`. */
 LCTW_HD float lctw_rng_uniform_at(uint64_t seed, uint32_t stream, uint64_t offset, uint64_t j) {

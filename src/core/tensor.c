@@ -1,6 +1,7 @@
 /* tensor.c — storage, creation, views and copies of strided float32 tensors (see tensor.h). */
 #include "tensor.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,8 +175,9 @@ lctw_status lctw_tensor_zeros(lctw_tensor **out, int ndim, const int64_t *shape,
 
 lctw_status lctw_tensor_full(lctw_tensor **out, int ndim, const int64_t *shape, lctw_device dev,
                              float value) {
-    LCTW_TRY(tensor_alloc(out, ndim, shape, dev, value == 0.0f));
-    if (value == 0.0f) return LCTW_OK;
+    int zero = value == 0.0f && !signbit(value); /* full(-0.0) keeps its sign */
+    LCTW_TRY(tensor_alloc(out, ndim, shape, dev, zero));
+    if (zero) return LCTW_OK;
     lctw_status s = lctw_fill(*out, value);
     if (s != LCTW_OK) {
         lctw_tensor_release(*out);
@@ -283,6 +285,9 @@ lctw_status lctw_tensor_reshape(lctw_tensor **out, lctw_tensor *t, int ndim,
     return s;
 }
 
+/* A 0-based index as the user's 1-based one, for messages (without overflow at INT64_MAX). */
+static long long one_based(int64_t i) { return i < INT64_MAX ? (long long)i + 1 : (long long)i; }
+
 static lctw_status check_dim(const lctw_tensor *t, int dim) {
     if (dim < 0 || dim >= t->ndim)
         return LCTW_FAIL(LCTW_EINDEX, "dimension %d out of range for a %d-dimensional tensor",
@@ -294,10 +299,11 @@ lctw_status lctw_tensor_narrow(lctw_tensor **out, lctw_tensor *t, int dim, int64
                                int64_t len) {
     *out = NULL;
     LCTW_TRY(check_dim(t, dim));
-    if (start < 0 || len < 0 || start + len > t->shape[dim])
+    /* written so that no sum can overflow: start and len come from the user */
+    if (start < 0 || len < 0 || start > t->shape[dim] || len > t->shape[dim] - start)
         return LCTW_FAIL(LCTW_EINDEX,
                          "narrow(%d, %lld, %lld) out of range: dimension %d has size %lld",
-                         dim + 1, (long long)start + 1, (long long)len, dim + 1,
+                         dim + 1, one_based(start), (long long)len, dim + 1,
                          (long long)t->shape[dim]);
     LCTW_TRY(view_of(out, t));
     (*out)->offset += start * t->stride[dim];
@@ -310,7 +316,7 @@ lctw_status lctw_tensor_select(lctw_tensor **out, lctw_tensor *t, int dim, int64
     LCTW_TRY(check_dim(t, dim));
     if (index < 0 || index >= t->shape[dim])
         return LCTW_FAIL(LCTW_EINDEX, "index %lld out of range: dimension %d has size %lld",
-                         (long long)index + 1, dim + 1, (long long)t->shape[dim]);
+                         one_based(index), dim + 1, (long long)t->shape[dim]);
     LCTW_TRY(view_of(out, t));
     lctw_tensor *v = *out;
     v->offset += index * t->stride[dim];

@@ -861,7 +861,7 @@ static void t_real_latents(void) {
         if (fabs(sd - js) > worst) worst = fabs(sd - js);
         pc = q;
     }
-    double jmax;
+    double jmax = 0.0;
     CHECK(json_num(json, "max_abs_z", &jmax) != NULL, "no max_abs_z");
     CHECK_NEAR(maxabs, jmax, 0.02); /* 16.0025 in float32 is 16.0 in float16 */
     CHECK(maxabs == 16.0, "max |x| = %.9g, expected 16 (float16)", maxabs);

@@ -122,7 +122,7 @@ static void t_round_trip_bit_exact(void) {
         CHECK(strcmp(lctw_st_entry_at(f, k - 1)->name, lctw_st_entry_at(f, k)->name) < 0,
               "entries not sorted at %d", k);
     CHECK(!lctw_st_entry_at(f, N) && !lctw_st_entry_at(f, -1), "entry_at out of range");
-    size_t flen;
+    size_t flen = 0;
     unsigned char *raw = read_file(path, &flen);
     uint64_t hn = 0;
     for (int k = 0; k < 8; k++)
@@ -748,7 +748,7 @@ static void t_taesd_files(void) {
               lic ? lic : "(none)");
         CHECK(!strcmp(lctw_st_entry_at(f, 0)->name, taesd[k].t[0].name), "%s: first name %s",
               taesd[k].file, lctw_st_entry_at(f, 0)->name);
-        size_t flen;
+        size_t flen = 0;
         unsigned char *raw = read_file(path, &flen);
         for (int j = 0; j < 3; j++) {
             const lctw_st_entry *e = lctw_st_find(f, taesd[k].t[j].name);
