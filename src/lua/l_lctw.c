@@ -1,5 +1,6 @@
 /* l_lctw.c — the global `lctw` table: version, build info, modules, embedded Lua library. */
 #include <string.h>
+#include <time.h>
 
 #include "core/interrupt.h"
 #include "lctw_cuda.h"
@@ -86,7 +87,17 @@ static int l_set_help(lua_State *L) {
     return 1;
 }
 
+static int l_time(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + 1e-9 * (lua_Number)ts.tv_nsec);
+    return 1;
+}
+
 static const l_reg lctw_funcs[] = {
+    {"time", l_time,
+     "lctw.time() -> seconds\n\nA monotonic wall clock (for timing; os.clock() counts CPU time of "
+     "all threads)."},
     {"_help_of", l_help_of, NULL},
     {"_set_help", l_set_help,
      "lctw._set_help(value, text) -> value\n\nRecords the help text that help(value) shows."},
