@@ -133,6 +133,10 @@ int lctw_lua_open(lua_State *L) {
     open_module(L, "npy", l_npy_open);
     open_module(L, "cuda", l_cuda_open);
     open_module(L, "safetensors", l_safetensors_open);
+    open_module(L, "ct", l_ct_open);
+    open_module(L, "optim", l_optim_open);
+    open_module(L, "data", l_data_open);
+    open_module(L, "metrics", l_metrics_open);
     lua_pushvalue(L, -1);
     lua_setglobal(L, "lctw");
     /* package.loaded["lctw"] = lctw, so require "lctw" works too */

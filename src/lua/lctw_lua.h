@@ -77,6 +77,10 @@ void l_tensor_open(lua_State *L); /* lctw.tensor + Tensor methods */
 void l_npy_open(lua_State *L);    /* lctw.npy */
 void l_cuda_open(lua_State *L);   /* lctw.cuda */
 void l_safetensors_open(lua_State *L); /* lctw.safetensors */
+void l_ct_open(lua_State *L);          /* lctw.ct: schedules, losses, OT */
+void l_optim_open(lua_State *L);       /* lctw.optim: RAdam, Adam(W), EMA, clipping */
+void l_data_open(lua_State *L);        /* lctw.data */
+void l_metrics_open(lua_State *L);     /* lctw.metrics */
 
 /* Creates the global `lctw` with every module, loads the embedded Lua library (lua/lctw/NAME.lua:
  * `require "lctw.x"` works for each) and runs lctw.init. Returns 0 or raises. */

@@ -1,0 +1,3 @@
+/* TEMPORARY stub — replaced by the lctw.optim bindings. */
+#include "lctw_lua.h"
+void l_optim_open(lua_State *L) {}
