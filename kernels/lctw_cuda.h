@@ -34,6 +34,9 @@ lctw_status lctw_cuda_h2d(void *dst, const void *src, size_t nbytes);
 lctw_status lctw_cuda_d2h(void *dst, const void *src, size_t nbytes);
 lctw_status lctw_cuda_d2d(void *dst, const void *src, size_t nbytes);
 lctw_status lctw_cuda_sync(void);
+/* TF32 tensor-core GEMMs in lctw_cuda_matmul: off by default (strict fp32); a global switch. */
+void lctw_cuda_set_tf32(int on);
+int lctw_cuda_tf32(void);
 
 /* Twins of tmath.h (same contracts; all tensors on the device). */
 lctw_status lctw_cuda_copy_strided(lctw_tensor *dst, const lctw_tensor *src); /* same numel */

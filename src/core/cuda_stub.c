@@ -15,6 +15,8 @@ lctw_status lctw_cuda_h2d(void *d, const void *s, size_t n) { return NO_CUDA; }
 lctw_status lctw_cuda_d2h(void *d, const void *s, size_t n) { return NO_CUDA; }
 lctw_status lctw_cuda_d2d(void *d, const void *s, size_t n) { return NO_CUDA; }
 lctw_status lctw_cuda_sync(void) { return NO_CUDA; }
+void lctw_cuda_set_tf32(int on) {}
+int lctw_cuda_tf32(void) { return 0; }
 lctw_status lctw_cuda_copy_strided(lctw_tensor *d, const lctw_tensor *s) { return NO_CUDA; }
 lctw_status lctw_cuda_unary(lctw_tensor *o, const lctw_tensor *a, lctw_unary_op op) { return NO_CUDA; }
 lctw_status lctw_cuda_binary(lctw_tensor *o, const lctw_tensor *a, const lctw_tensor *b,

@@ -395,6 +395,7 @@ static lctw_tensor *push_cpu_contiguous(lua_State *L, lctw_tensor *t) {
 }
 
 static void totable_rec(lua_State *L, const lctw_tensor *t, int d, const float **p) {
+    if (d < 0 || d >= LCTW_MAX_DIMS) return; /* cannot happen; bounds the recursion for the compiler */
     lua_createtable(L, (int)(t->shape[d] < 1 << 30 ? t->shape[d] : 0), 0);
     for (int64_t i = 0; i < t->shape[d]; i++) {
         if (d == t->ndim - 1) {
