@@ -25,5 +25,8 @@ lctw_status lctw_dit_config_size(lctw_dit_config *cfg, const char *size, int pat
 lctw_status lctw_dit_config_check(const lctw_dit_config *cfg);
 lctw_status lctw_dit_new(lctw_model **out, const lctw_dit_config *cfg, lctw_device dev,
                          uint64_t seed);
+/* Parameter counts of a configuration without allocating it: trainable elements, and frozen ones
+ * (the fixed pos_embed). Either pointer may be NULL. */
+lctw_status lctw_dit_count_params(const lctw_dit_config *cfg, int64_t *trainable, int64_t *frozen);
 
 #endif
