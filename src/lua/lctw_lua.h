@@ -78,6 +78,7 @@ void l_npy_open(lua_State *L);    /* lctw.npy */
 void l_cuda_open(lua_State *L);   /* lctw.cuda */
 void l_safetensors_open(lua_State *L); /* lctw.safetensors */
 void l_ct_open(lua_State *L);          /* lctw.ct: schedules, losses, OT */
+void l_ot_register(lua_State *L);      /* adds ot_assign, ot_couple to the table on top (l_ot.c) */
 void l_optim_open(lua_State *L);       /* lctw.optim: RAdam, Adam(W), EMA, clipping */
 void l_data_open(lua_State *L);        /* lctw.data */
 void l_metrics_open(lua_State *L);     /* lctw.metrics */
