@@ -35,5 +35,9 @@ lctw_status lctw_unet_config_check(const lctw_unet_config *cfg);
 lctw_status lctw_unet_new(lctw_model **out, const lctw_unet_config *cfg, lctw_device dev,
                           uint64_t seed);
 const char *lctw_norm_name(lctw_norm_kind k);
+/* Reads a configuration from the reference constructor's JSON (a fixture's or checkpoint's
+ * "config": img_resolution, in_channels, model_channels, channel_mult, …, norm, last_norm;
+ * missing keys take the paper's values), then checks it. */
+lctw_status lctw_unet_config_from_json(lctw_unet_config *cfg, const char *text, size_t len);
 
 #endif
