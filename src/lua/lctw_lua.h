@@ -54,6 +54,9 @@ void l_pushtensor(lua_State *L, lctw_tensor *t);
  * Returns 1 if it collected (and the caller should retry once). */
 int l_gc_on_nomem(lua_State *L, lctw_status s);
 
+/* Metatable of data sets (src/lua/l_data.c; l_checkdata below). */
+#define LCTW_DATA_MT "lctw.Data"
+
 /* Reads a shape: either a table {d1, d2, ...} at idx, or integers from idx to the top (stopping
  * at the first non-integer). Returns ndim; *next = index after the shape. Raises on bad input. */
 int l_checkshape(lua_State *L, int idx, int64_t *shape, int *next);
@@ -82,6 +85,14 @@ void l_ot_register(lua_State *L);      /* adds ot_assign, ot_couple to the table
 void l_optim_open(lua_State *L);       /* lctw.optim: RAdam, Adam(W), EMA, clipping */
 void l_data_open(lua_State *L);        /* lctw.data */
 void l_metrics_open(lua_State *L);     /* lctw.metrics */
+void l_model_open(lua_State *L);       /* lctw.model */
+void l_trainer_open(lua_State *L);     /* lctw.trainer (C core; lua/lctw/trainer.lua wraps it) */
+
+/* Objects of other modules, for bindings that take them as arguments. */
+struct lctw_model;
+struct lctw_data;
+struct lctw_model *l_checkmodel(lua_State *L, int idx); /* "lctw.Model" (l_model.c) */
+struct lctw_data *l_checkdata(lua_State *L, int idx);   /* "lctw.Data" (l_data.c) */
 
 /* Creates the global `lctw` with every module, loads the embedded Lua library (lua/lctw/NAME.lua:
  * `require "lctw.x"` works for each) and runs lctw.init. Returns 0 or raises. */
