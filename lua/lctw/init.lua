@@ -53,5 +53,6 @@ end
 lctw._set_help(help, "help(x)\n\nShows the help text of an lctw function, module or object. In the REPL, ?x does the same.")
 
 require "lctw.tensor"
+require "lctw.trainer"
 
 return lctw

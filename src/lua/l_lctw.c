@@ -137,6 +137,8 @@ int lctw_lua_open(lua_State *L) {
     open_module(L, "optim", l_optim_open);
     open_module(L, "data", l_data_open);
     open_module(L, "metrics", l_metrics_open);
+    open_module(L, "model", l_model_open);
+    open_module(L, "trainer", l_trainer_open);
     lua_pushvalue(L, -1);
     lua_setglobal(L, "lctw");
     /* package.loaded["lctw"] = lctw, so require "lctw" works too */
