@@ -88,6 +88,8 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o) $(BUILD)
 LIB      := $(BUILD)/liblctw.a
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DEPS_OK  := build/.deps-ok
 
 .PHONY: all test bench demo clean deps info
@@ -98,7 +100,7 @@ info:
 	  "  $(if $(filter 1,$(USE_CUDA)),✓ CUDA   nvcc at $(NVCC) (archs $(CUDA_ARCHS)),✗ CUDA   $(if $(NVCC),disabled (CUDA=$(CUDA)),nvcc not found: CPU only))" \
 	  "  $(if $(filter openblas,$(USE_BLAS)),✓ BLAS   OpenBLAS,✗ BLAS   none: reference loops for matmul (slow))" \
 	  "  ✓ Lua 5.4, GNU Readline$(if $(filter 1,$(DEBUG)),,)" \
-	  "  $(if $(filter 1,$(DEBUG)),✓ DEBUG  ASan+UBSan,  release -O2)"
+	  "  $(if $(filter 1,$(DEBUG)),✓ DEBUG  ASan+UBSan,  release -O3)"
 
 deps: $(DEPS_OK)
 $(DEPS_OK): scripts/install-deps.sh
@@ -138,8 +140,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/test.h
 test: all $(TEST_BIN)
 	@BUILD=$(BUILD) LCTW=$(abspath $(BIN)) bash tests/run.sh
 
-bench: all
-	@LCTW=$(abspath $(BIN)) bash bench/run.sh
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench: all $(BENCH_BIN)
+	@BUILD=$(BUILD) LCTW=$(abspath $(BIN)) bash bench/run.sh
 
 demo: all
 	@$(BIN) examples/demo.lua

@@ -326,19 +326,9 @@ static int m_tostring(lua_State *L) {
     if (u->m->vt->describe) u->m->vt->describe(u->m, desc, sizeof desc);
     char a[32];
     const lctw_params *ps = &u->m->params;
-    /* thousands separators for the count */
-    char cnt[32], sep[48];
-    snprintf(cnt, sizeof cnt, "%lld", (long long)ps->trainable);
-    int n = (int)strlen(cnt), k = 0;
-    for (int i = 0; i < n; i++) {
-        sep[k++] = cnt[i];
-        if ((n - i - 1) % 3 == 0 && i != n - 1) sep[k++] = ',';
-    }
-    sep[k] = 0;
-    lua_pushfstring(L, "<lctw.Model %s %s | %s trainable parameters (%s) | input %dx%dx%d | %s>",
-                    u->m->vt->kind, desc, sep,
-                    lctw_fmt_bytes(a, sizeof a, (double)ps->total * 4.0), u->m->in_ch,
-                    u->m->height, u->m->width, ps->dev == LCTW_DEV_CUDA ? "cuda" : "cpu");
+    lua_pushfstring(L, "<lctw.Model %s | %s of parameters | %s>", desc,
+                    lctw_fmt_bytes(a, sizeof a, (double)ps->total * 4.0),
+                    ps->dev == LCTW_DEV_CUDA ? "cuda" : "cpu");
     return 1;
 }
 
