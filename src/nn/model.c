@@ -3,10 +3,13 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/ops/ops.h"
 #include "io/safetensors.h"
+
+#define LCTW_UNET_MAX_RESAMPLE 64 /* up/down blocks whose filter buffers a checkpoint carries */
 
 void lctw_cm_coeffs(double sigma, double *c_skip, double *c_out, double *c_in, double *c_noise) {
     const double smin = LCTW_SIGMA_MIN, sd = LCTW_SIGMA_DATA;
@@ -113,23 +116,55 @@ lctw_status lctw_model_load(lctw_model *m, const char *path, int allow_extra) {
     return s;
 }
 
-lctw_status lctw_model_save(const lctw_model *m, const char *path) {
-    int n = m->params.n;
-    const char **names = malloc((size_t)(n ? n : 1) * sizeof *names);
-    lctw_tensor **ts = malloc((size_t)(n ? n : 1) * sizeof *ts);
-    if (!names || !ts) {
-        free(names);
-        free(ts);
-        return LCTW_FAIL(LCTW_ENOMEM, "model save: out of memory");
+/* EDM's up/down UNetBlocks hold a constant buffer "resample_filter" (1×1×2×2, all 1/4) in conv0
+ * and skip; it is in the reference state_dict, so a checkpoint must carry it for PyTorch's
+ * load_state_dict(strict=True). Returns the number of such names written into names. */
+static int resample_buffers(const lctw_model *m, char (*names)[LCTW_PARAM_NAME], int max) {
+    int k = 0;
+    if (strcmp(m->vt->kind, "unet")) return 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const char *nm = m->params.p[i].name;
+        const char *suf = ".conv0.weight";
+        size_t n = strlen(nm), ls = strlen(suf);
+        if (n <= ls || strcmp(nm + n - ls, suf)) continue;
+        size_t pl = n - ls; /* block prefix, e.g. "enc.16x16_down" */
+        if (!((pl > 5 && !strncmp(nm + pl - 5, "_down", 5)) || (pl > 3 && !strncmp(nm + pl - 3, "_up", 3))))
+            continue;
+        if (k + 2 > max) break;
+        snprintf(names[k++], LCTW_PARAM_NAME, "%.*s.conv0.resample_filter", (int)pl, nm);
+        snprintf(names[k++], LCTW_PARAM_NAME, "%.*s.skip.resample_filter", (int)pl, nm);
     }
-    for (int i = 0; i < n; i++) {
-        names[i] = m->params.p[i].name;
-        ts[i] = m->params.p[i].t;
+    return k;
+}
+
+lctw_status lctw_model_save(const lctw_model *m, const char *path) {
+    int n = m->params.n, maxb = 2 * LCTW_UNET_MAX_RESAMPLE;
+    const char **names = malloc((size_t)(n + maxb) * sizeof *names);
+    lctw_tensor **ts = malloc((size_t)(n + maxb) * sizeof *ts);
+    char(*bnames)[LCTW_PARAM_NAME] = malloc((size_t)maxb * sizeof *bnames);
+    lctw_tensor *filt = NULL;
+    int64_t fs[4] = {1, 1, 2, 2};
+    lctw_status s = (!names || !ts || !bnames) ? LCTW_FAIL(LCTW_ENOMEM, "model save: out of memory")
+                                               : LCTW_OK;
+    int nb = 0;
+    if (s == LCTW_OK) {
+        for (int i = 0; i < n; i++) {
+            names[i] = m->params.p[i].name;
+            ts[i] = m->params.p[i].t;
+        }
+        nb = resample_buffers(m, bnames, maxb);
+        if (nb) s = lctw_tensor_full(&filt, 4, fs, LCTW_DEV_CPU, 0.25f);
+        for (int i = 0; i < nb && s == LCTW_OK; i++) {
+            names[n + i] = bnames[i];
+            ts[n + i] = filt;
+        }
     }
     const char *mk[2] = {"lctw.kind", "lctw.config"};
     const char *mv[2] = {m->vt->kind, m->config_json ? m->config_json : "{}"};
-    lctw_status s = lctw_st_save(path, n, names, ts, 2, mk, mv);
+    if (s == LCTW_OK) s = lctw_st_save(path, n + nb, names, ts, 2, mk, mv);
+    lctw_tensor_release(filt);
     free(names);
     free(ts);
+    free(bnames);
     return s;
 }
