@@ -90,16 +90,9 @@ function methods.run(tr, o)
     if lctw.dash and lctw.dash.run then return lctw.dash.run(tr, o) end
     io.stderr:write("lctw: the live dashboard is not built yet; showing progress lines\n")
   end
-  local t0, done, last = lctw.time(), 0, nil
-  while done < steps do
-    local ok, m = pcall(methods.step, tr)
-    if not ok then
-      if tostring(m):find("interrupted", 1, true) then
-        print(string.format("stopped at step %d (state consistent; tr:run{...} continues)", tr.steps))
-        return last, "interrupted"
-      end
-      error(m, 0)
-    end
+  local t0, done, last, stop = lctw.time(), 0, nil, false
+  local function iteration() -- one step with its printing and callbacks, as one protected unit
+    local m = methods.step(tr)
     done, last = done + 1, m
     if not o.quiet and (done % log_every == 0 or done == steps) then
       print(progress_line(tr, m, t0, done, steps))
@@ -108,7 +101,17 @@ function methods.run(tr, o)
     if o.checkpoint and o.checkpoint_every and done % o.checkpoint_every == 0 then
       tr:save(o.checkpoint)
     end
-    if o.on_step and o.on_step(m, tr) == false then break end
+    if o.on_step and o.on_step(m, tr) == false then stop = true end
+  end
+  while done < steps and not stop do
+    local ok, err = pcall(iteration)
+    if not ok then
+      if tostring(err):find("interrupted", 1, true) then
+        print(string.format("stopped at step %d (state consistent; tr:run{...} continues)", tr.steps))
+        return last, "interrupted"
+      end
+      error(err, 0)
+    end
   end
   if o.checkpoint then tr:save(o.checkpoint) end
   return last

@@ -260,7 +260,12 @@ static int t_step(lua_State *L) {
     lctw_status s = lctw_trainer_step(u->t, &m);
     if (s == LCTW_OK) s = lctw_trainer_log(u->t);
     if (s != LCTW_OK) {
-        if (s == LCTW_EINTR) lctw_interrupt_clear();
+        if (s == LCTW_EINTR) {
+            /* this error reports the Ctrl-C: consume it, and the front end's pending hook too,
+             * so the caller's handler is not hit by a second "interrupted" */
+            lctw_interrupt_clear();
+            lua_sethook(L, NULL, 0, 0);
+        }
         return l_fail(L, s);
     }
     push_metrics(L, &m);
@@ -334,7 +339,10 @@ static int t_sample(lua_State *L) {
     if (ema_i >= 0) swap_ema(t, ema_i);
     if (s == LCTW_OK && !normalized) s = lctw_data_denormalize(t->data, out, out);
     if (s != LCTW_OK) {
-        if (s == LCTW_EINTR) lctw_interrupt_clear();
+        if (s == LCTW_EINTR) {
+            lctw_interrupt_clear();
+            lua_sethook(L, NULL, 0, 0);
+        }
         return l_fail(L, s);
     }
     return 1;
