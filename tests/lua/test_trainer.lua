@@ -156,6 +156,21 @@ T.case("a failed save leaves the previous checkpoint intact", function()
   T.ok(before == after, "checkpoint changed")
 end)
 
+T.case("a non-finite loss skips the update, is counted, and halves lr after nan_halve_after skips", function()
+  local m = tiny_model()
+  local tr = new{model = m, optim = {kind = "adam"}, ema = false, nan_halve_after = 2}
+  tr.lr = 1e30 -- one step with this lr makes the next losses overflow
+  T.eq(tr:step().skipped, false, "first step")
+  local w = m:param("out_conv.weight"):clone()
+  local a, b = tr:step(), tr:step()
+  T.ok(a.skipped and b.skipped, "non-finite steps skipped")
+  T.ok(a.loss ~= a.loss or math.abs(a.loss) == math.huge, "loss reported as non-finite: %s", tostring(a.loss))
+  T.eq(b.nan_skips, 2, "nan_skips")
+  T.eq(b.lr, 5e29, "lr halved after 2 skips")
+  T.eq((m:param("out_conv.weight") - w):abs():max(), 0, "parameters unchanged by skipped steps")
+  T.eq(tr.steps, 3, "skipped steps still count as steps")
+end)
+
 T.case("option errors name the problem", function()
   T.errors(function() new{bacth = 4} end, "unknown option 'bacth'")
   T.errors(function() new{preset = "fast"} end, "unknown preset 'fast'")
