@@ -87,6 +87,9 @@ void l_data_open(lua_State *L);        /* lctw.data */
 void l_metrics_open(lua_State *L);     /* lctw.metrics */
 void l_model_open(lua_State *L);       /* lctw.model */
 void l_trainer_open(lua_State *L);     /* lctw.trainer (C core; lua/lctw/trainer.lua wraps it) */
+void l_vae_open(lua_State *L);         /* lctw.vae: decoders/encoders */
+void l_image_open(lua_State *L);       /* lctw.image: PNG/JPEG, grids */
+void l_dash_open(lua_State *L);        /* lctw.dash: the ncurses dashboard */
 
 /* Objects of other modules, for bindings that take them as arguments. */
 struct lctw_model;
