@@ -26,12 +26,6 @@ lctw_data *l_checkdata(lua_State *L, int idx) {
 
 #define check_data l_checkdata
 
-/* (s) = (expr), and once more after a full GC when it failed for memory. */
-#define L_ALLOC(L, s, expr)                                                                        \
-    do {                                                                                           \
-        (s) = (expr);                                                                              \
-        if ((s) == LCTW_ENOMEM && l_gc_on_nomem((L), (s))) (s) = (expr);                           \
-    } while (0)
 
 /* A new uninitialised CPU tensor pushed onto the stack. */
 static lctw_tensor *push_new(lua_State *L, int ndim, const int64_t *shape) {
@@ -398,23 +392,7 @@ static int l_d_histogram(lua_State *L) {
             above += ab;
         }
     }
-    lua_createtable(L, 0, 6);
-    lua_createtable(L, (int)bins, 0);
-    for (lua_Integer i = 0; i < bins; i++) {
-        lua_pushinteger(L, (lua_Integer)counts[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "counts");
-    lua_createtable(L, (int)bins + 1, 0);
-    for (lua_Integer i = 0; i <= bins; i++) {
-        lua_pushnumber(L, i == bins ? hi : lo + (hi - lo) * (double)i / (double)bins);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "edges");
-    lua_pushinteger(L, (lua_Integer)below);
-    lua_setfield(L, -2, "below");
-    lua_pushinteger(L, (lua_Integer)above);
-    lua_setfield(L, -2, "above");
+    l_pushhistogram(L, counts, bins, lo, hi, below, above);
     lua_pushboolean(L, stdz);
     lua_setfield(L, -2, "standardized");
     if (ch) {

@@ -45,12 +45,6 @@ static l_tensor_state *get_state(lua_State *L) {
 
 /* ---- helpers ---- */
 
-/* (s) = (expr), and if that failed for memory: full GC, then (s) = (expr) once more. */
-#define L_ALLOC(L, s, expr)                                                                        \
-    do {                                                                                           \
-        (s) = (expr);                                                                              \
-        if ((s) == LCTW_ENOMEM && l_gc_on_nomem((L), (s))) (s) = (expr);                           \
-    } while (0)
 
 static const char *dev_name(lctw_device d) { return d == LCTW_DEV_CUDA ? "cuda" : "cpu"; }
 
@@ -1024,23 +1018,7 @@ static int l_t_histogram(lua_State *L) {
     int64_t *counts = lua_newuserdatauv(L, (size_t)bins * sizeof *counts, 0);
     int64_t below = 0, above = 0;
     L_TRY(L, lctw_histogram(t, (int)bins, lo, hi, counts, &below, &above));
-    lua_createtable(L, 0, 6);
-    lua_createtable(L, (int)bins, 0);
-    for (lua_Integer i = 0; i < bins; i++) {
-        lua_pushinteger(L, (lua_Integer)counts[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "counts");
-    lua_createtable(L, (int)bins + 1, 0);
-    for (lua_Integer i = 0; i <= bins; i++) {
-        lua_pushnumber(L, i == bins ? hi : lo + (hi - lo) * (double)i / (double)bins);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "edges");
-    lua_pushinteger(L, (lua_Integer)below);
-    lua_setfield(L, -2, "below");
-    lua_pushinteger(L, (lua_Integer)above);
-    lua_setfield(L, -2, "above");
+    l_pushhistogram(L, counts, bins, lo, hi, below, above);
     lua_pushinteger(L, bins);
     lua_setfield(L, -2, "bins");
     lua_createtable(L, 2, 0);

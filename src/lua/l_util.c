@@ -221,3 +221,24 @@ lctw_device l_checkdevice(lua_State *L, int idx, lctw_device dflt) {
     luaL_error(L, "unknown device '%s' (expected \"cpu\" or \"cuda\")", s);
     return dflt;
 }
+
+void l_pushhistogram(lua_State *L, const int64_t *counts, int64_t bins, double lo, double hi,
+                     int64_t below, int64_t above) {
+    lua_createtable(L, 0, 8);
+    lua_createtable(L, (int)bins, 0);
+    for (int64_t i = 0; i < bins; i++) {
+        lua_pushinteger(L, (lua_Integer)counts[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "counts");
+    lua_createtable(L, (int)bins + 1, 0);
+    for (int64_t i = 0; i <= bins; i++) {
+        lua_pushnumber(L, i == bins ? hi : lo + (hi - lo) * (double)i / (double)bins);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "edges");
+    lua_pushinteger(L, (lua_Integer)below);
+    lua_setfield(L, -2, "below");
+    lua_pushinteger(L, (lua_Integer)above);
+    lua_setfield(L, -2, "above");
+}

@@ -53,6 +53,15 @@ void l_pushtensor(lua_State *L, lctw_tensor *t);
 /* Runs a full GC cycle if the last allocation failed for memory, so a retry may succeed.
  * Returns 1 if it collected (and the caller should retry once). */
 int l_gc_on_nomem(lua_State *L, lctw_status s);
+/* (s) = (expr), and if that failed for memory: full GC, then (s) = (expr) once more. */
+#define L_ALLOC(L, s, expr)                                                                        \
+    do {                                                                                           \
+        (s) = (expr);                                                                              \
+        if ((s) == LCTW_ENOMEM && l_gc_on_nomem((L), (s))) (s) = (expr);                           \
+    } while (0)
+/* Pushes {counts={...}, edges={...} (bins+1), below=, above=} for a histogram over [lo, hi]. */
+void l_pushhistogram(lua_State *L, const int64_t *counts, int64_t bins, double lo, double hi,
+                     int64_t below, int64_t above);
 
 /* Metatable of data sets (src/lua/l_data.c; l_checkdata below). */
 #define LCTW_DATA_MT "lctw.Data"
