@@ -55,7 +55,7 @@ ifeq ($(DEBUG),1)
 endif
 CPPFLAGS := -Isrc -Ikernels -I/usr/include/lua5.4 -D_GNU_SOURCE
 CFLAGS   := $(CSTD) $(OPT) $(WARN) -MMD -MP
-LDLIBS   := -llua5.4 -lreadline -lm -lpthread -ldl
+LDLIBS   := -llua5.4 -lreadline -lncursesw -ltinfo -lpng -ljpeg -lm -lpthread -ldl
 LDFLAGS  := $(LDSAN)
 
 ifeq ($(USE_BLAS),openblas)
