@@ -4,16 +4,24 @@
 -- outliers), for about two minutes on 2 CPU cores. It prints progress, then the quality of 1-
 -- and 2-step samples against held-out data next to the untrained model's, and saves the samples.
 --
---   lctw examples/demo.lua [steps] [run_dir]        (defaults: 300 steps, runs/demo)
-local steps = tonumber(arg[1]) or tonumber(os.getenv("LCTW_DEMO_STEPS") or "") or 300
+-- The latents are 4×16×16 (a quarter of the SD1 4×32×32 size) so that a two-minute CPU budget
+-- covers several hundred steps; examples/train_real.lua trains on real 4×32×32 latents.
+--
+--   lctw examples/demo.lua [steps] [run_dir]        (defaults: 600 steps, runs/demo)
+--   LCTW_DEMO_SECONDS=110 bounds the training time (it stops early when the budget is spent)
+local steps = tonumber(arg[1]) or tonumber(os.getenv("LCTW_DEMO_STEPS") or "") or 600
 local run_dir = arg[2] or "runs/demo"
 local t_start = lctw.time()
+-- a fresh demo run: metrics files in run_dir are appended to, so start them anew
+os.remove(run_dir .. "/metrics.csv")
+os.remove(run_dir .. "/metrics.jsonl")
 
 print(string.format("lctw %s demo — %s", lctw.version, lctw.cuda.available() and "cuda" or "cpu"))
-local data = lctw.data.synthetic{n = 1200, holdout = 200, seed = 1}
+local data = lctw.data.synthetic{n = 2256, shape = {4, 16, 16}, holdout = 256, seed = 1}
 print("data:  " .. tostring(data))
-local model = lctw.model.unet{channels = 32, channel_mult = {1, 2, 2}, num_blocks = 1,
-                              attn_resolutions = {8}, channels_per_head = 32, seed = 1}
+local model = lctw.model.unet{channels = 32, channel_mult = {1, 2}, num_blocks = 1,
+                              attn_resolutions = {8}, channels_per_head = 32, in_shape = {4, 16, 16},
+                              seed = 1}
 print("model: " .. tostring(model))
 
 -- The curriculum 10 → 640 compresses into a short budget: scale its last stage down to fit.
@@ -27,7 +35,7 @@ local ref = data:holdout()
 local function evaluate(label)
   local rows, rstats = {}, nil
   for _, k in ipairs{1, 2} do
-    local x = tr:sample{n = 200, steps = k, seed = 11, ema = 0.99}
+    local x = tr:sample{n = 256, steps = k, seed = 11, ema = 0.99}
     local r = lctw.metrics.report(x, ref, {print = false})
     rows[k] = {fd = r.fd, swd = r.swd, kurt = r.samples.kurtosis, t4 = r.samples.tail[4], x = x}
     rstats = r.ref
@@ -35,7 +43,7 @@ local function evaluate(label)
   return {label = label, rows = rows, ref = rstats}
 end
 
-print("\nuntrained model: sampling 200 latents with 1 and 2 steps …")
+print("\nuntrained model: sampling 256 latents with 1 and 2 steps …")
 local before = evaluate("untrained")
 
 print(string.format("\ntraining %d steps (batch 16, curriculum s0 10 → s1 %d), Ctrl-C stops early …", steps, s1))
@@ -54,7 +62,7 @@ print("\ntrained model: sampling …")
 local after = evaluate("trained")
 
 print(string.format("\nquality against %d held-out latents (FD on %s features; lower is better)",
-  ref:size(1), "4×4-average-pooled"))
+  ref:size(1), "2×2-average-pooled"))
 print(string.format("%-22s %12s %12s %12s %12s", "", "FD", "SWD", "kurtosis", "P(>4σ)"))
 for _, res in ipairs{before, after} do
   for _, k in ipairs{1, 2} do
