@@ -17,7 +17,7 @@
 
 #define PROGNAME "lctw"
 
-enum { HAS_E = 1, HAS_I = 2, HAS_V = 4, HAS_H = 8 };
+enum { HAS_E = 1, HAS_I = 2, HAS_V = 4, HAS_H = 8, HAS_DASH = 16, HAS_ASCII = 32 };
 
 static int g_interrupted; /* an error came from Ctrl-C: exit status 130 */
 
@@ -37,6 +37,8 @@ static void print_usage(FILE *f, const char *bad) {
             "  -l g=mod      require library 'mod' into global 'g'\n"
             "  -v            show version information\n"
             "  -h, --help    show this help\n"
+            "  --dash        tr:run shows the live dashboard (lctw.dash.default = true)\n"
+            "  --ascii       the dashboard uses ASCII glyphs only (lctw.dash.ascii = true)\n"
             "  --            stop handling options\n"
             "  -             run stdin as the script and stop handling options\n"
             "With no script and no -e or -v: the REPL when stdin is a terminal, else stdin runs as "
@@ -62,6 +64,10 @@ static int collect_args(int argc, char **argv, int *script, int *bad) {
         case '-':
             if (!strcmp(a, "--help")) {
                 flags |= HAS_H;
+                break;
+            }
+            if (!strcmp(a, "--dash") || !strcmp(a, "--ascii")) {
+                flags |= a[2] == 'd' ? HAS_DASH : HAS_ASCII;
                 break;
             }
             if (a[2]) return *bad = i, -1;
@@ -208,6 +214,13 @@ static int pmain(lua_State *L) {
     lctw_lua_open(L);
     lctw_repl_init(L);
     create_arg_table(L, argv, argc, script);
+    if (flags & (HAS_DASH | HAS_ASCII)) { /* --dash, --ascii: defaults for tr:run's dashboard */
+        lua_getglobal(L, "lctw");
+        lua_getfield(L, -1, "dash");
+        if (flags & HAS_DASH) lua_pushboolean(L, 1), lua_setfield(L, -2, "default");
+        if (flags & HAS_ASCII) lua_pushboolean(L, 1), lua_setfield(L, -2, "ascii");
+        lua_pop(L, 2);
+    }
     if (flags & HAS_V) {
         lctw_repl_push_version(L);
         printf("%s\n", lua_tostring(L, -1));

@@ -86,7 +86,9 @@ function methods.run(tr, o)
   o = o or {}
   local steps = o.steps or (tr.total_steps - tr.steps)
   local log_every = o.log_every or math.max(1, math.min(100, steps // 20))
-  if o.dash then
+  local dash = o.dash
+  if dash == nil and lctw.dash then dash = lctw.dash.default end -- lctw --dash
+  if dash then
     if lctw.dash and lctw.dash.run then return lctw.dash.run(tr, o) end
     io.stderr:write("lctw: the live dashboard is not built yet; showing progress lines\n")
   end

@@ -1,0 +1,94 @@
+-- lctw.dash — the live dashboard's training loop (lctw.dash.run; tr:run{dash=true} calls it).
+-- Mirrors tr:run: one protected unit per step, stop (q/F10, on_step returning false) or Ctrl-C at
+-- a step boundary with the state consistent, returns the last metrics (and "interrupted" after
+-- Ctrl-C). Curses is closed on every way out before anything is printed or an error re-raised.
+-- Drawing happens at most every 0.2 s; keys are polled between steps (about 20 Hz while paused).
+local lctw = lctw
+local D = lctw.dash
+local methods = debug.getregistry()["lctw.Trainer"].__methods
+
+local function fmt_time(s)
+  if s ~= s or s == math.huge then return "?" end
+  if s < 60 then return string.format("%.0fs", s) end
+  if s < 3600 then return string.format("%dm%02ds", s // 60, math.floor(s % 60)) end
+  return string.format("%dh%02dm", s // 3600, math.floor(s % 3600) // 60)
+end
+
+return function(tr, o)
+  o = o or {}
+  if not D._usable() then -- no terminal: the plain loop with progress lines
+    local o2 = {}
+    for k, v in pairs(o) do o2[k] = v end
+    o2.dash = false
+    return methods.run(tr, o2)
+  end
+  local steps = o.steps or (tr.total_steps - tr.steps)
+  local ascii = o.ascii
+  if ascii == nil then ascii = D.ascii end
+  local t0, done, last, stop, paused = lctw.time(), 0, nil, false, false
+  local last_draw, ckpt = -math.huge, "none"
+
+  local function status()
+    local m = last
+    local el = lctw.time() - t0
+    local eta = done > 0 and el / done * (steps - done) or math.huge
+    if not m then return string.format("step %d/%d  starting...", tr.steps, tr.total_steps) end
+    return string.format("step %d/%d  N=%d  lr %.2g  %.0f samples/s  ETA %s  ckpt %s%s",
+      m.step, tr.total_steps, m.N, m.lr, m.samples_per_s, fmt_time(eta), ckpt,
+      m.skipped and "  [skipped: non-finite]" or "")
+  end
+  local function draw()
+    D._draw(status(), paused)
+    last_draw = lctw.time()
+  end
+  local function key(k) -- returns true when the screen should be redrawn now
+    if k == "quit" then stop = "key"
+    elseif k == "pause" then paused = not paused end
+    return k ~= nil and k ~= "other"
+  end
+  local function keys(wait_ms)
+    local k, redraw = D._poll(wait_ms), false
+    while k do
+      redraw = key(k) or redraw
+      k = D._poll(0)
+    end
+    if redraw then draw() end
+  end
+
+  local function iteration() -- one step with its drawing, keys and callbacks, as one unit
+    local m = methods.step(tr)
+    done, last = done + 1, m
+    D._push(m)
+    if o.checkpoint and o.checkpoint_every and done % o.checkpoint_every == 0 then
+      tr:save(o.checkpoint)
+      ckpt = string.format("%s@%d", o.checkpoint:match("[^/]*$"), tr.steps)
+    end
+    if o.on_step and o.on_step(m, tr) == false then stop = true end
+    keys(0)
+    if lctw.time() - last_draw >= 0.2 then draw() end
+    while paused and not stop do keys(50) end
+  end
+
+  D._open(ascii)
+  local ok, err = pcall(function()
+    draw()
+    while done < steps and not stop do iteration() end
+    if o.checkpoint then
+      tr:save(o.checkpoint)
+      ckpt = string.format("%s@%d", o.checkpoint:match("[^/]*$"), tr.steps)
+    end
+    draw()
+  end)
+  D._close()
+  if not ok then
+    if tostring(err):find("interrupted", 1, true) then
+      print(string.format("stopped at step %d (state consistent; tr:run{...} continues)", tr.steps))
+      return last, "interrupted"
+    end
+    error(err, 0)
+  end
+  if stop == "key" and done < steps then
+    print(string.format("stopped at step %d (q pressed; tr:run{...} continues)", tr.steps))
+  end
+  return last
+end
