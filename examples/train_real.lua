@@ -5,7 +5,8 @@
 -- Defaults: ../shared/data/utkface_sd1_latents_4x32x32.npy (3000 UTKFace faces, float16,
 -- heavy-tailed), 2000 steps, runs/real. Uses the paper's recipe on a small NsLN U-Net, holds out
 -- 300 latents, and reports FD/SWD/tail statistics of 1- and 2-step samples against them before
--- and after training. Ctrl-C stops at a step boundary; the checkpoint is resumable with
+-- and after training, writing decoded PNG grids every 200 steps when the SD1 decoder is in
+-- ../shared/data/taesd. Ctrl-C stops at a step boundary; the checkpoint is resumable with
 -- lctw.trainer.load(run_dir .. "/checkpoint.safetensors").
 local path = arg[1] or "../shared/data/utkface_sd1_latents_4x32x32.npy"
 local steps = tonumber(arg[2]) or 2000
@@ -46,6 +47,15 @@ local function report(label)
   end
 end
 report("start")
-tr:run{steps = steps - tr.steps, checkpoint = ckpt, checkpoint_every = 200}
+-- decoded previews: PNG grids of 1- and 2-step samples every 200 steps (SD1 latents only)
+local dec = "../shared/data/taesd/sd1_vaelight_decoder.safetensors"
+local preview
+local fh = io.open(dec, "rb")
+if fh and shape[2] == 4 then
+  fh:close()
+  preview = {vae = lctw.vae.load(dec), every = 200, n = 16}
+  print("previews: " .. run_dir .. "/preview_<step>_{1,2}step.png (VAElight decoder)")
+end
+tr:run{steps = steps - tr.steps, checkpoint = ckpt, checkpoint_every = 200, preview = preview}
 report("final")
 print(string.format("samples, checkpoint and metrics in %s", run_dir))

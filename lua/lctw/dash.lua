@@ -59,8 +59,8 @@ return function(tr, o)
     local m = methods.step(tr)
     done, last = done + 1, m
     D._push(m)
+    methods._after_step(tr, o, done)
     if o.checkpoint and o.checkpoint_every and done % o.checkpoint_every == 0 then
-      tr:save(o.checkpoint)
       ckpt = string.format("%s@%d", o.checkpoint:match("[^/]*$"), tr.steps)
     end
     if o.on_step and o.on_step(m, tr) == false then stop = true end

@@ -80,8 +80,40 @@ end
 
 local methods = reg["lctw.Trainer"].__methods
 
+-- tr:preview{vae=, n=16, seed=0, ema=, path=} writes PNG grids of decoded 1- and 2-step samples
+-- (the same seeds every time, so grids from different steps are comparable).
+function methods.preview(tr, p)
+  assert(type(p) == "table" and p.vae, "preview: needs {vae=lctw.vae.load(decoder path), ...}")
+  local decays = tr.ema_decays
+  local ema = p.ema
+  if ema == nil and #decays > 0 then ema = decays[#decays] end
+  local base = p.path or string.format("%s/preview_%07d", tr.run_dir ~= "" and tr.run_dir or ".", tr.steps)
+  local files = {}
+  for _, k in ipairs{1, 2} do
+    local x = tr:sample{n = p.n or 16, steps = k, seed = p.seed or 0, ema = ema}
+    local img = p.vae:decode(x)
+    local f = string.format("%s_%dstep.png", base, k)
+    lctw.image.save_grid(img, f, {nrow = p.nrow, range = p.vae.range})
+    files[#files + 1] = f
+  end
+  return files
+end
+lctw._set_help(methods.preview, [[tr:preview{vae=, n=16, seed=0, ema=<largest decay>, nrow=, path=}
+Decodes 1- and 2-step samples from fixed seeds with a VAE decoder (lctw.vae.load) and writes
+PNG grids <run_dir>/preview_<step>_1step.png and _2step.png. tr:run{preview={vae=, every=K}}
+does this every K steps.]])
+
+-- called by the run loops after each step
+function methods._after_step(tr, o, done)
+  if o.checkpoint and o.checkpoint_every and done % o.checkpoint_every == 0 then
+    tr:save(o.checkpoint)
+  end
+  local p = o.preview
+  if p and p.every and done % p.every == 0 then methods.preview(tr, p) end
+end
+
 -- tr:run{steps=, log_every=, on_step=fn(metrics, tr) (return false to stop), checkpoint=path,
---        checkpoint_every=, dash=, quiet=}
+--        checkpoint_every=, preview={vae=, every=, n=, seed=}, dash=, quiet=}
 function methods.run(tr, o)
   o = o or {}
   local steps = o.steps or (tr.total_steps - tr.steps)
@@ -100,9 +132,7 @@ function methods.run(tr, o)
       print(progress_line(tr, m, t0, done, steps))
       io.stdout:flush()
     end
-    if o.checkpoint and o.checkpoint_every and done % o.checkpoint_every == 0 then
-      tr:save(o.checkpoint)
-    end
+    methods._after_step(tr, o, done)
     if o.on_step and o.on_step(m, tr) == false then stop = true end
   end
   while done < steps and not stop do
@@ -118,11 +148,13 @@ function methods.run(tr, o)
   if o.checkpoint then tr:save(o.checkpoint) end
   return last
 end
-lctw._set_help(methods.run, [[tr:run{steps=, log_every=, on_step=fn(metrics, tr), checkpoint=path, checkpoint_every=, quiet=}
+lctw._set_help(methods.run, [[tr:run{steps=, log_every=, on_step=fn(metrics, tr), checkpoint=path, checkpoint_every=,
+       preview={vae=, every=K, n=16}, dash=, quiet=}
 Runs steps (default: up to total_steps) printing a progress line every log_every steps. Ctrl-C
 stops at a step boundary with model, optimizer, EMA and data cursor consistent; calling tr:run
 again continues. on_step may return false to stop. checkpoint= saves every checkpoint_every
-steps and at the end. Returns the last step's metrics.]])
+steps and at the end; preview= writes PNG grids of decoded samples every K steps (tr:preview).
+dash=true shows the live dashboard. Returns the last step's metrics.]])
 
 local trainers = setmetatable({}, {__mode = "k"}) -- model -> trainer (for model:sample)
 
