@@ -171,6 +171,21 @@ T.case("a non-finite loss skips the update, is counted, and halves lr after nan_
   T.eq(tr.steps, 3, "skipped steps still count as steps")
 end)
 
+T.case("preview grids: decoded 1- and 2-step samples as PNG every K steps", function()
+  local dec = "../shared/data/taesd/sd1_vaelight_decoder.safetensors"
+  local f = io.open(dec, "rb")
+  if not f then T.skip_now("no " .. dec) end
+  f:close()
+  local dir = tmp .. "/prev"
+  local tr = new{run_dir = dir}
+  tr:run{steps = 2, quiet = true, preview = {vae = lctw.vae.load(dec), every = 2, n = 4, nrow = 2}}
+  for _, k in ipairs{1, 2} do
+    local img = lctw.image.load(string.format("%s/preview_%07d_%dstep.png", dir, 2, k))
+    -- 2×2 grid of 64×64 images with a 2-pixel border
+    T.eq(table.concat(img:shape(), "x"), "3x134x134", "grid shape")
+  end
+end)
+
 T.case("option errors name the problem", function()
   T.errors(function() new{bacth = 4} end, "unknown option 'bacth'")
   T.errors(function() new{preset = "fast"} end, "unknown preset 'fast'")
