@@ -41,6 +41,8 @@ static void print_usage(FILE *f, const char *bad) {
             "  --ascii       the dashboard uses ASCII glyphs only (lctw.dash.ascii = true)\n"
             "  --            stop handling options\n"
             "  -             run stdin as the script and stop handling options\n"
+            "Commands:\n"
+            "  encode DIR out.npy [--encoder PATH]   encode a folder of images into latents\n"
             "With no script and no -e or -v: the REPL when stdin is a terminal, else stdin runs as "
             "a script.\n"
             "Environment: LCTW_HISTORY  REPL history file (default ~/.lctw_history; empty: none)\n"
@@ -226,6 +228,21 @@ static int pmain(lua_State *L) {
         printf("%s\n", lua_tostring(L, -1));
         fflush(stdout);
         lua_pop(L, 1);
+    }
+    /* `lctw encode DIR out.npy`: the image-folder encoder (lua/lctw/encode.lua), unless a script
+     * file named "encode" exists */
+    if (script < argc && !strcmp(argv[script], "encode") && access(argv[script], F_OK) != 0) {
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "lctw.encode");
+        int st = docall(L, 1, 1);
+        if (st == LUA_OK) {
+            lua_getfield(L, -1, "main");
+            lua_getglobal(L, "arg");
+            st = docall(L, 1, 0);
+        }
+        if (!report(L, st)) return 0;
+        lua_pushboolean(L, 1);
+        return 1;
     }
     if (!run_args(L, argv, script)) return 0;
     if (script < argc && !run_script(L, argv + script)) return 0;

@@ -1,4 +1,7 @@
 /* l_lctw.c — the global `lctw` table: version, build info, modules, embedded Lua library. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -94,7 +97,45 @@ static int l_time(lua_State *L) {
     return 1;
 }
 
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* lctw.list_dir(path) -> sorted table of entry names (no "." and "..") */
+static int l_list_dir(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    DIR *d = opendir(path);
+    if (!d) return luaL_error(L, "cannot list %s: %s", path, strerror(errno));
+    size_t n = 0, cap = 64;
+    char **names = malloc(cap * sizeof *names);
+    struct dirent *e;
+    while (names && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (n == cap) {
+            char **nn = realloc(names, 2 * cap * sizeof *names);
+            if (!nn) break;
+            names = nn;
+            cap *= 2;
+        }
+        if (!(names[n] = strdup(e->d_name))) break;
+        n++;
+    }
+    closedir(d);
+    if (!names) return luaL_error(L, "out of memory listing %s", path);
+    qsort(names, n, sizeof *names, cmp_str);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+        free(names[i]);
+    }
+    free(names);
+    return 1;
+}
+
 static const l_reg lctw_funcs[] = {
+    {"list_dir", l_list_dir,
+     "lctw.list_dir(path) -> {names}\n\nThe entries of a directory, sorted (without . and ..)."},
     {"time", l_time,
      "lctw.time() -> seconds\n\nA monotonic wall clock (for timing; os.clock() counts CPU time of "
      "all threads)."},
