@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "vec.h"
 
 #define D(t) lctw_tensor_data(t)
 #define N(t) lctw_tensor_numel(t)
@@ -159,16 +160,21 @@ lctw_status lctw_op_scale_rows(lctw_ctx *c, lctw_tensor *x, lctw_tensor *s, lctw
 
 #define GELU_K 0.7978845608028654f /* √(2/π) */
 
+/* exp with its argument clamped to the range of vec_exp (vectorisable, ~1e-7 relative) */
+static inline float act_exp(float x) { return vec_exp(x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x)); }
+/* tanh(u) = 1 − 2/(1 + e^{2u}) */
+static inline float act_tanh(float u) { return 1.0f - 2.0f / (1.0f + act_exp(2.0f * u)); }
+
 static inline float act_fwd(int op, float x, float slope) {
     switch (op) {
-    case LCTW_OP_silu: return x / (1.0f + expf(-x));
+    case LCTW_OP_silu: return x / (1.0f + act_exp(-x));
     case LCTW_OP_relu: return x > 0.0f ? x : 0.0f;
     case LCTW_OP_leaky_relu: return x > 0.0f ? x : slope * x;
     case LCTW_OP_gelu_tanh: {
         float u = GELU_K * (x + 0.044715f * x * x * x);
-        return 0.5f * x * (1.0f + tanhf(u));
+        return 0.5f * x * (1.0f + act_tanh(u));
     }
-    default: return tanhf(x);
+    default: return act_tanh(x);
     }
 }
 
@@ -176,14 +182,14 @@ static inline float act_fwd(int op, float x, float slope) {
 static inline float act_grad(int op, float x, float y, float slope) {
     switch (op) {
     case LCTW_OP_silu: {
-        float s = 1.0f / (1.0f + expf(-x));
+        float s = 1.0f / (1.0f + act_exp(-x));
         return s * (1.0f + x * (1.0f - s));
     }
     case LCTW_OP_relu: return x > 0.0f ? 1.0f : 0.0f;
     case LCTW_OP_leaky_relu: return x > 0.0f ? 1.0f : slope;
     case LCTW_OP_gelu_tanh: {
         float x2 = x * x;
-        float t = tanhf(GELU_K * (x + 0.044715f * x2 * x));
+        float t = act_tanh(GELU_K * (x + 0.044715f * x2 * x));
         return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_K * (1.0f + 3.0f * 0.044715f * x2);
     }
     default: return 1.0f - y * y;
