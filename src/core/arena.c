@@ -118,7 +118,7 @@ lctw_status lctw_arena_tensor(lctw_arena *a, lctw_tensor **out, int ndim, const 
         LCTW_TRY(add_chunk(a, sz));
         c = &a->chunks[a->n_chunks - 1];
     }
-    lctw_tensor *t;
+    lctw_tensor *t = NULL;
     LCTW_TRY(new_header(a, &t));
     t->st = c->st;
     t->offset = (int64_t)(c->used / sizeof(float));
@@ -140,7 +140,7 @@ lctw_status lctw_arena_strided(lctw_arena *a, lctw_tensor **out, const lctw_tens
                                const int64_t *shape, const int64_t *stride, int64_t offset) {
     *out = NULL;
     LCTW_TRY(lctw_shape_check(ndim, shape));
-    lctw_tensor *t;
+    lctw_tensor *t = NULL;
     LCTW_TRY(new_header(a, &t));
     t->st = src->st;
     t->offset = offset;

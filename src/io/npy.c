@@ -120,7 +120,7 @@ static lctw_status pread_full(int fd, void *buf, size_t n, size_t off, size_t *g
 
 /* Exactly n bytes at off, or an error saying the file changed under us. */
 static lctw_status pread_exact(int fd, void *buf, size_t n, size_t off, const char *path) {
-    size_t got;
+    size_t got = 0;
     LCTW_TRY(pread_full(fd, buf, n, off, &got, path));
     if (got != n)
         return NPY_FAIL(LCTW_EIO, path,
@@ -369,7 +369,7 @@ static lctw_status read_header_fd(const char *path, int fd, size_t size, lctw_np
     info->file_size = size;
     unsigned char pre[12];
     char e[64];
-    size_t got;
+    size_t got = 0;
     if (size == 0) return NPY_FAIL(LCTW_EFORMAT, path, "empty file (0 bytes), not a .npy file");
     LCTW_TRY(pread_full(fd, pre, size < sizeof pre ? size : sizeof pre, 0, &got, path));
     size_t m = got < NPY_MAGIC_LEN ? got : NPY_MAGIC_LEN;
@@ -486,7 +486,7 @@ done:
 
 lctw_status lctw_npy_read_header(const char *path, lctw_npy_info *info) {
     int fd;
-    size_t size;
+    size_t size = 0;
     memset(info, 0, sizeof *info);
     LCTW_TRY(open_regular(path, &fd, &size));
     lctw_status s = read_header_fd(path, fd, size, info);
@@ -559,7 +559,7 @@ lctw_status lctw_npy_load(lctw_tensor **out, const char *path, const lctw_npy_op
     lctw_npy_opts o = opts ? *opts : (lctw_npy_opts){0};
     if (!o.mmap_min_bytes) o.mmap_min_bytes = LCTW_NPY_MMAP_MIN_DEFAULT;
     int fd;
-    size_t size;
+    size_t size = 0;
     lctw_npy_info info;
     LCTW_TRY(open_regular(path, &fd, &size));
     lctw_status s = read_header_fd(path, fd, size, &info);

@@ -426,7 +426,7 @@ lctw_status lctw_st_open_buffer(lctw_st_file **out, const void *buf, size_t len,
                                 const char *label) {
     *out = NULL;
     if (!buf && len) return LCTW_FAIL(LCTW_EINVAL, "lctw_st_open_buffer: NULL buffer");
-    lctw_st_file *f;
+    lctw_st_file *f = NULL;
     LCTW_TRY(file_new(&f, label));
     f->base = buf;
     f->size = len;
@@ -442,7 +442,7 @@ lctw_status lctw_st_open_buffer(lctw_st_file **out, const void *buf, size_t len,
 lctw_status lctw_st_open(lctw_st_file **out, const char *path) {
     *out = NULL;
     if (!path) return LCTW_FAIL(LCTW_EINVAL, "safetensors: NULL path");
-    lctw_st_file *f;
+    lctw_st_file *f = NULL;
     LCTW_TRY(file_new(&f, path));
     lctw_status s = LCTW_OK;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
