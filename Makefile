@@ -87,7 +87,8 @@ LUA_SRC  := $(sort $(wildcard lua/lctw/*.lua))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o) $(BUILD)/gen/embedded_lua.o
 LIB      := $(BUILD)/liblctw.a
 TEST_SRC := $(wildcard tests/unit/test_*.c)
-TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+OPS_TEST_SRC := $(wildcard tests/ops/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%) $(OPS_TEST_SRC:tests/ops/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DEPS_OK  := build/.deps-ok
@@ -134,6 +135,10 @@ $(BUILD)/gen/embedded_lua.o: $(BUILD)/gen/embedded_lua.c
 	$(CC) $(CPPFLAGS) $(CSTD) -O1 -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+# op parity tests (CUDA twins against the CPU reference): built and run like tests/unit
+$(BUILD)/tests/%: tests/ops/%.c $(LIB) tests/unit/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 

@@ -4,8 +4,9 @@
 #   1. Debian packages: scripts/install-deps.sh if apt can work; otherwise name what is missing
 #      and stop;
 #   2. make -j16 CUDA=1;
-#   3. build/tests/test_cuda (CPU-vs-CUDA parity), and again with LCTW_NO_CUDA=1 (every case must
-#      SKIP and the run still pass);
+#   3. build/tests/test_cuda (CPU-vs-CUDA parity of the tensor backend) and
+#      build/tests/test_ops_cuda (every differentiable op's CUDA twin, forward and backward, against
+#      the CPU reference), each again with LCTW_NO_CUDA=1 (every case must SKIP, the run pass);
 #   4. make test (every suite);
 #   5. a small benchmark: matmul 4096² GFLOP/s and randn / sum throughput, CUDA vs CPU.
 # Every step runs under `timeout`; the whole script takes about 1–4 minutes. A summary table is
@@ -100,7 +101,8 @@ else
 fi
 
 # ---- 2. build ---------------------------------------------------------------------------------
-if ! step build 300 make -j"$JOBS" CUDA=1 BUILD="$BUILD" BIN="$BIN" all "$BUILD/tests/test_cuda"; then
+if ! step build 300 make -j"$JOBS" CUDA=1 BUILD="$BUILD" BIN="$BIN" all "$BUILD/tests/test_cuda" \
+     "$BUILD/tests/test_ops_cuda"; then
   summary
   exit 1
 fi
@@ -122,6 +124,13 @@ if step describe 30 "$BIN" "$LOG/describe.lua" && ! grep -q '^true' "$LOG/descri
   failed=1
 fi
 step no_device 60 env LCTW_NO_CUDA=1 "$BUILD/tests/test_cuda"
+step test_ops_cuda 180 "$BUILD/tests/test_ops_cuda"
+if [ -s "$LOG/test_ops_cuda.log" ] && grep -q '^SKIP' "$LOG/test_ops_cuda.log"; then
+  echo "gpu-check: test_ops_cuda skipped cases on a GPU machine:"; grep '^SKIP' "$LOG/test_ops_cuda.log"
+  rows+=("test_ops_cuda skips|FAIL|-|cases skipped although a GPU is here")
+  failed=1
+fi
+step ops_no_device 60 env LCTW_NO_CUDA=1 "$BUILD/tests/test_ops_cuda"
 
 # ---- 4. every suite ---------------------------------------------------------------------------
 step make_test 240 make -j"$JOBS" CUDA=1 BUILD="$BUILD" BIN="$BIN" test

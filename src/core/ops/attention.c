@@ -13,6 +13,10 @@
  * a row stride and whether the logical matrix is stored transposed), so no layout is ever
  * copied: the DiT qkv (B, T, 3, heads, dh) has Q rows of stride 3D; the EDM U-Net qkv
  * (B·heads, dc, 3, HW) stores Q as dc×HW, i.e. Qᵀ with row stride 3·HW (ALGORITHM.md §2A/§2B).
+ *
+ * On a CUDA context (kernels/ops_attn.cu) the products are strided-batched cuBLAS GEMMs over all
+ * heads at once, the fused layouts repacked into per-head scratch; P is then always the full
+ * (B·heads, Tq, Tk), with or without recording.
  */
 #include <math.h>
 
@@ -60,6 +64,7 @@ static lctw_status softmax_backward(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *x = nd->in[0], *y = nd->out, *g;
     int64_t L = x->shape[x->ndim - 1], M = L ? lctw_tensor_numel(x) / L : 0;
     LCTW_TRY(lctw_grad_of(c, x, &g));
+    if (lctw_op_cuda(c)) return lctw_cuda_op_softmax_bwd(D(y), D(y->grad), D(g), M, L, 0);
     softmax_rows_bwd(D(g), D(y), D(y->grad), M, L, 0);
     return LCTW_OK;
 }
@@ -69,7 +74,10 @@ lctw_status lctw_op_softmax(lctw_ctx *c, lctw_tensor *x, lctw_tensor **y) {
     if (x->ndim < 1) return LCTW_FAIL(LCTW_ESHAPE, "softmax: input is a scalar, needs a last dim");
     int64_t L = x->shape[x->ndim - 1], M = L ? lctw_tensor_numel(x) / L : 0;
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, x->ndim, x->shape));
-    softmax_rows(D(*y), D(x), M, L);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_softmax_fwd(D(x), D(*y), M, L));
+    else
+        softmax_rows(D(*y), D(x), M, L);
     if (lctw_needs_grad(c, 1, &x))
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_softmax, softmax_backward, 1, &x, *y, NULL));
     return LCTW_OK;
@@ -192,6 +200,21 @@ static geom geom_from_ip(const int64_t *ip) {
     return g;
 }
 
+static lctw_cu_attn cu_geom(const geom *g) {
+    lctw_cu_attn cg = {(int)g->lay, g->B, g->H, g->Tq, g->Tk, g->dh, g->dv};
+    return cg;
+}
+
+/* Arena scratch of n floats for the twins (NULL when none is needed). */
+static lctw_status cu_scratch(lctw_ctx *c, int64_t n, float **p) {
+    *p = NULL;
+    if (n <= 0) return LCTW_OK;
+    lctw_tensor *t;
+    LCTW_TRY(lctw_arena_tensor(&c->arena, &t, 1, &n));
+    *p = D(t);
+    return LCTW_OK;
+}
+
 static lctw_status attention_backward(lctw_ctx *c, lctw_node *nd) {
     geom g = geom_from_ip(nd->ip);
     float *base[3], *gbase[3] = {NULL, NULL, NULL};
@@ -209,6 +232,13 @@ static lctw_status attention_backward(lctw_ctx *c, lctw_node *nd) {
         LCTW_TRY(lctw_grad_of(c, nd->in[0], &gt));
         gbase[0] = gbase[1] = gbase[2] = D(gt);
     }
+    if (lctw_op_cuda(c)) {
+        lctw_cu_attn cg = cu_geom(&g);
+        float *scr;
+        LCTW_TRY(cu_scratch(c, lctw_cuda_op_attention_scratch(&cg, 1), &scr));
+        return lctw_cuda_op_attention_bwd(&cg, base[0], base[1], base[2], D(nd->saved[0]),
+                                          D(nd->out->grad), gbase[0], gbase[1], gbase[2], scr);
+    }
     lctw_tensor *dP;
     int64_t ps[2] = {g.Tq, g.Tk};
     LCTW_TRY(lctw_arena_tensor(&c->arena, &dP, 2, ps));
@@ -220,14 +250,21 @@ static lctw_status attention_backward(lctw_ctx *c, lctw_node *nd) {
 static lctw_status attn_run(lctw_ctx *c, int op, const geom *g, int n_in, lctw_tensor *const *in,
                             int ondim, const int64_t *oshape, lctw_tensor **out) {
     LCTW_TRY(lctw_arena_tensor(&c->arena, out, ondim, oshape));
-    int rec = lctw_needs_grad(c, n_in, in);
-    int64_t ps[3] = {rec ? g->B * g->H : 1, g->Tq, g->Tk};
+    int rec = lctw_needs_grad(c, n_in, in), cuda = lctw_op_cuda(c);
+    int64_t ps[3] = {rec || cuda ? g->B * g->H : 1, g->Tq, g->Tk};
     lctw_tensor *P;
     LCTW_TRY(lctw_arena_tensor(&c->arena, &P, 3, ps));
     float *base[3];
     for (int i = 0; i < 3; i++)
         base[i] = D(in[n_in == 3 ? i : 0]);
-    attn_fwd(g, base, D(*out), D(P), rec ? g->Tq * g->Tk : 0);
+    if (cuda) {
+        lctw_cu_attn cg = cu_geom(g);
+        float *scr;
+        LCTW_TRY(cu_scratch(c, lctw_cuda_op_attention_scratch(&cg, 0), &scr));
+        LCTW_TRY(lctw_cuda_op_attention_fwd(&cg, base[0], base[1], base[2], D(*out), D(P), scr));
+    } else {
+        attn_fwd(g, base, D(*out), D(P), rec ? g->Tq * g->Tk : 0);
+    }
     if (rec) {
         lctw_node *nd;
         LCTW_TRY(lctw_tape_push(c, op, attention_backward, n_in, in, *out, &nd));

@@ -1,6 +1,7 @@
 /* concat.c — y = [a, b] along the channel axis of NCHW images, forward and backward: the U-Net
  * decoder concatenates each popped skip onto its input (ALGORITHM.md §2A). Per sample the
- * channels of a and of b are contiguous runs of y, so both directions are row copies/adds. */
+ * channels of a and of b are contiguous runs of y, so both directions are row copies/adds.
+ * On a CUDA context: kernels/ops_conv.cu. */
 #include <string.h>
 
 #include "ops.h"
@@ -31,6 +32,18 @@ static lctw_status concat_bwd(lctw_ctx *c, lctw_node *nd) {
     int64_t N = a->shape[0], na = a->shape[1] * a->shape[2] * a->shape[3],
             nb = b->shape[1] * b->shape[2] * b->shape[3];
     const float *gy = D(nd->out->grad);
+    if (lctw_op_cuda(c)) {
+        float *ga = NULL, *gb = NULL;
+        if (a->requires_grad) {
+            LCTW_TRY(lctw_grad_of(c, a, &g));
+            ga = D(g);
+        }
+        if (b->requires_grad) {
+            LCTW_TRY(lctw_grad_of(c, b, &g));
+            gb = D(g);
+        }
+        return lctw_cuda_op_concat_bwd(gy, ga, gb, N, na, nb);
+    }
     if (a->requires_grad) {
         LCTW_TRY(lctw_grad_of(c, a, &g));
         slice_add(D(g), gy, N, na + nb, 0, na);
@@ -59,7 +72,10 @@ lctw_status lctw_op_concat_channels(lctw_ctx *c, lctw_tensor *a, lctw_tensor *b,
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 4, shape));
     int64_t na = a->shape[1] * a->shape[2] * a->shape[3];
     int64_t nb = b->shape[1] * b->shape[2] * b->shape[3];
-    concat_fwd(D(a), D(b), D(*y), N, na, nb);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_concat_fwd(D(a), D(b), D(*y), N, na, nb));
+    else
+        concat_fwd(D(a), D(b), D(*y), N, na, nb);
     if (lctw_needs_grad(c, 2, in))
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_concat_channels, concat_bwd, 2, in, *y, NULL));
     return LCTW_OK;

@@ -13,6 +13,8 @@
  * lctw_conv_scratch_floats: a block is either some output rows of one sample (large images), or
  * several whole samples side by side (small images — wider GEMMs; the grid operand is then
  * gathered into a (channels, columns) scratch). 1×1 stride-1 unpadded convs skip im2col.
+ * On a CUDA context the same algebra runs in kernels/ops_conv.cu, always in the several-samples
+ * form (blocks of whole samples, scratch from the arena, budget 64 × lctw_conv_scratch_floats).
  */
 #include <string.h>
 
@@ -184,6 +186,47 @@ static lctw_status scratch(lctw_ctx *c, int64_t n, float **p) {
     return LCTW_OK;
 }
 
+/* ---- CUDA ---- */
+
+#define CUDA_SCRATCH_FACTOR 64
+
+static lctw_cu_conv cu_geom(const geom *g) {
+    lctw_cu_conv cg = {g->C, g->H, g->W, g->kh, g->kw, g->s, g->p, g->Ho, g->Wo};
+    return cg;
+}
+
+/* Samples per block for the twins (as many as fit the budget, at least 1) and their scratch:
+ * cols (K, gn·L) and the gathered grid operand (Cg, gn·L). */
+static lctw_status cuda_scratch(lctw_ctx *c, const geom *g, int64_t N, int64_t Cg, int64_t *gn,
+                                float **cols, float **tmp) {
+    int64_t base = lctw_conv_scratch_floats >= 1 ? lctw_conv_scratch_floats : SCRATCH_DEFAULT;
+    int64_t budget = base * CUDA_SCRATCH_FACTOR, L = g->Ho * g->Wo, per = (geom_k(g) + Cg) * L;
+    int64_t n = per > 0 ? budget / per : N;
+    if (n > N) n = N;
+    if (n < 1) n = 1;
+    *gn = n;
+    *cols = *tmp = NULL;
+    if (N < 1) return LCTW_OK;
+    LCTW_TRY(scratch(c, geom_k(g) * n * L, cols));
+    return scratch(c, Cg * n * L, tmp);
+}
+
+/* The twins' forward: conv2d (transposed = 0: image x, grid y) or conv_transpose2d (image y,
+ * grid x). */
+static lctw_status conv_fwd_cuda(lctw_ctx *c, const geom *g, const lctw_tensor *x,
+                                 const lctw_tensor *w, const lctw_tensor *b, lctw_tensor *y,
+                                 int transposed) {
+    int64_t N = x->shape[0], Cg = transposed ? x->shape[1] : w->shape[0], gn;
+    float *cols, *tmp;
+    LCTW_TRY(cuda_scratch(c, g, N, Cg, &gn, &cols, &tmp));
+    lctw_cu_conv cg = cu_geom(g);
+    const float *bp = b ? D(b) : NULL;
+    if (transposed) return lctw_cuda_op_convt_fwd(&cg, D(x), D(w), bp, D(y), N, Cg, gn, cols, tmp);
+    return lctw_cuda_op_conv2d_fwd(&cg, D(x), D(w), bp, D(y), N, Cg, gn, cols, tmp);
+}
+
+static lctw_status conv_bwd_cuda(lctw_ctx *c, lctw_node *nd, int transposed);
+
 /* One block of grid columns: samples n0 … n0+gn−1, grid rows oy0 … oy1−1. */
 typedef struct {
     int64_t n0, gn, oy0, oy1;
@@ -220,6 +263,7 @@ static geom conv_geom(const lctw_tensor *x, const lctw_tensor *w, int64_t s, int
 }
 
 static lctw_status conv2d_bwd(lctw_ctx *c, lctw_node *nd) {
+    if (lctw_op_cuda(c)) return conv_bwd_cuda(c, nd, 0);
     lctw_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *gy = nd->out->grad, *g;
     geom ge = conv_geom(x, w, nd->ip[0], nd->ip[1]);
     int64_t N = x->shape[0], Cout = w->shape[0], K = geom_k(&ge), L = ge.Ho * ge.Wo;
@@ -305,31 +349,35 @@ lctw_status lctw_op_conv2d(lctw_ctx *c, lctw_tensor *x, lctw_tensor *w, lctw_ten
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 4, shape));
     const float *xp = D(x), *wp = D(w), *bp = b ? D(b) : NULL;
     float *yp = D(*y), *cols = NULL, *tmp = NULL;
-    plan pl = make_plan(&ge, N);
-    if (!ge.direct || pl.G > 1) LCTW_TRY(scratch(c, K * pl.max_cols, &cols));
-    if (pl.G > 1) LCTW_TRY(scratch(c, Cout * pl.max_cols, &tmp));
-    for (block bk = {0}; next_block(&pl, N, ge.Ho, &bk);) {
-        int64_t n0 = bk.n0, gn = bk.gn, oy0 = bk.oy0, oy1 = bk.oy1;
-        int64_t off = oy0 * ge.Wo, len = (oy1 - oy0) * ge.Wo, nc = gn * len;
-        const float *B = cols;
-        int64_t ldb = nc;
-        if (ge.direct && gn == 1) {
-            B = xp + n0 * img + off;
-            ldb = L;
-        } else {
-            for (int64_t gi = 0; gi < gn; gi++)
-                im2col(xp + (n0 + gi) * img, &ge, oy0, oy1, cols + gi * len, nc);
-        }
-        if (gn == 1) {
-            float *Y = yp + n0 * Cout * L + off;
-            if (bp)
-                for (int64_t co = 0; co < Cout; co++)
-                    for (int64_t j = 0; j < len; j++)
-                        Y[co * L + j] = bp[co];
-            lctw_sgemm(0, 0, Cout, nc, K, 1.0f, wp, K, B, ldb, bp ? 1.0f : 0.0f, Y, L);
-        } else {
-            lctw_sgemm(0, 0, Cout, nc, K, 1.0f, wp, K, B, ldb, 0.0f, tmp, nc);
-            grid_scatter(yp, Cout, L, n0, gn, off, len, tmp, bp, 0);
+    if (lctw_op_cuda(c)) {
+        LCTW_TRY(conv_fwd_cuda(c, &ge, x, w, b, *y, 0));
+    } else {
+        plan pl = make_plan(&ge, N);
+        if (!ge.direct || pl.G > 1) LCTW_TRY(scratch(c, K * pl.max_cols, &cols));
+        if (pl.G > 1) LCTW_TRY(scratch(c, Cout * pl.max_cols, &tmp));
+        for (block bk = {0}; next_block(&pl, N, ge.Ho, &bk);) {
+            int64_t n0 = bk.n0, gn = bk.gn, oy0 = bk.oy0, oy1 = bk.oy1;
+            int64_t off = oy0 * ge.Wo, len = (oy1 - oy0) * ge.Wo, nc = gn * len;
+            const float *B = cols;
+            int64_t ldb = nc;
+            if (ge.direct && gn == 1) {
+                B = xp + n0 * img + off;
+                ldb = L;
+            } else {
+                for (int64_t gi = 0; gi < gn; gi++)
+                    im2col(xp + (n0 + gi) * img, &ge, oy0, oy1, cols + gi * len, nc);
+            }
+            if (gn == 1) {
+                float *Y = yp + n0 * Cout * L + off;
+                if (bp)
+                    for (int64_t co = 0; co < Cout; co++)
+                        for (int64_t j = 0; j < len; j++)
+                            Y[co * L + j] = bp[co];
+                lctw_sgemm(0, 0, Cout, nc, K, 1.0f, wp, K, B, ldb, bp ? 1.0f : 0.0f, Y, L);
+            } else {
+                lctw_sgemm(0, 0, Cout, nc, K, 1.0f, wp, K, B, ldb, 0.0f, tmp, nc);
+                grid_scatter(yp, Cout, L, n0, gn, off, len, tmp, bp, 0);
+            }
         }
     }
     if (lctw_needs_grad(c, 3, in)) {
@@ -358,7 +406,35 @@ static geom convt_geom(const lctw_tensor *x, const lctw_tensor *w, int64_t s, in
     return g;
 }
 
+/* The twins' backward of conv2d (transposed = 0) and conv_transpose2d (1). */
+static lctw_status conv_bwd_cuda(lctw_ctx *c, lctw_node *nd, int transposed) {
+    lctw_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *g;
+    geom ge = transposed ? convt_geom(x, w, nd->ip[0], nd->ip[1])
+                         : conv_geom(x, w, nd->ip[0], nd->ip[1]);
+    float *gx = NULL, *gw = NULL, *gb = NULL, *cols = NULL, *tmp = NULL;
+    if (x->requires_grad) {
+        LCTW_TRY(lctw_grad_of(c, x, &g));
+        gx = D(g);
+    }
+    if (w->requires_grad) {
+        LCTW_TRY(lctw_grad_of(c, w, &g));
+        gw = D(g);
+    }
+    if (b && b->requires_grad) {
+        LCTW_TRY(lctw_grad_of(c, b, &g));
+        gb = D(g);
+    }
+    int64_t N = x->shape[0], Cg = transposed ? x->shape[1] : w->shape[0], gn = 1;
+    if (gx || gw) LCTW_TRY(cuda_scratch(c, &ge, N, Cg, &gn, &cols, &tmp));
+    lctw_cu_conv cg = cu_geom(&ge);
+    const float *gy = D(nd->out->grad);
+    if (transposed)
+        return lctw_cuda_op_convt_bwd(&cg, D(x), D(w), gy, gx, gw, gb, N, Cg, gn, cols, tmp);
+    return lctw_cuda_op_conv2d_bwd(&cg, D(x), D(w), gy, gx, gw, gb, N, Cg, gn, cols, tmp);
+}
+
 static lctw_status convt_bwd(lctw_ctx *c, lctw_node *nd) {
+    if (lctw_op_cuda(c)) return conv_bwd_cuda(c, nd, 1);
     lctw_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *gy = nd->out->grad, *g;
     geom ge = convt_geom(x, w, nd->ip[0], nd->ip[1]);
     int64_t N = x->shape[0], Cin = x->shape[1], K = geom_k(&ge), L = ge.Ho * ge.Wo;
@@ -449,25 +525,29 @@ lctw_status lctw_op_conv_transpose2d(lctw_ctx *c, lctw_tensor *x, lctw_tensor *w
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 4, shape));
     const float *xp = D(x), *wp = D(w), *bp = b ? D(b) : NULL;
     float *yp = D(*y), *cols = NULL, *tmp = NULL;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t co = 0; co < Cout; co++) {
-            float *r = yp + (n * Cout + co) * HW, bv = bp ? bp[co] : 0.0f;
-            for (int64_t j = 0; j < HW; j++)
-                r[j] = bv;
-        }
-    plan pl = make_plan(&ge, N);
-    if (!ge.direct || pl.G > 1) LCTW_TRY(scratch(c, K * pl.max_cols, &cols));
-    if (pl.G > 1) LCTW_TRY(scratch(c, Cin * pl.max_cols, &tmp));
-    for (block bk = {0}; next_block(&pl, N, ge.Ho, &bk);) {
-        int64_t n0 = bk.n0, gn = bk.gn, oy0 = bk.oy0, oy1 = bk.oy1;
-        int64_t off = oy0 * ge.Wo, len = (oy1 - oy0) * ge.Wo, nc = gn * len, ldx;
-        const float *X = grid_block(xp, Cin, L, n0, gn, off, len, tmp, &ldx);
-        if (ge.direct && gn == 1) {
-            lctw_sgemm(1, 0, K, nc, Cin, 1.0f, wp, K, X, ldx, 1.0f, yp + n0 * img + off, L);
-        } else {
-            lctw_sgemm(1, 0, K, nc, Cin, 1.0f, wp, K, X, ldx, 0.0f, cols, nc);
-            for (int64_t gi = 0; gi < gn; gi++)
-                col2im_add(cols + gi * len, nc, &ge, oy0, oy1, yp + (n0 + gi) * img);
+    if (lctw_op_cuda(c)) {
+        LCTW_TRY(conv_fwd_cuda(c, &ge, x, w, b, *y, 1));
+    } else {
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t co = 0; co < Cout; co++) {
+                float *r = yp + (n * Cout + co) * HW, bv = bp ? bp[co] : 0.0f;
+                for (int64_t j = 0; j < HW; j++)
+                    r[j] = bv;
+            }
+        plan pl = make_plan(&ge, N);
+        if (!ge.direct || pl.G > 1) LCTW_TRY(scratch(c, K * pl.max_cols, &cols));
+        if (pl.G > 1) LCTW_TRY(scratch(c, Cin * pl.max_cols, &tmp));
+        for (block bk = {0}; next_block(&pl, N, ge.Ho, &bk);) {
+            int64_t n0 = bk.n0, gn = bk.gn, oy0 = bk.oy0, oy1 = bk.oy1;
+            int64_t off = oy0 * ge.Wo, len = (oy1 - oy0) * ge.Wo, nc = gn * len, ldx;
+            const float *X = grid_block(xp, Cin, L, n0, gn, off, len, tmp, &ldx);
+            if (ge.direct && gn == 1) {
+                lctw_sgemm(1, 0, K, nc, Cin, 1.0f, wp, K, X, ldx, 1.0f, yp + n0 * img + off, L);
+            } else {
+                lctw_sgemm(1, 0, K, nc, Cin, 1.0f, wp, K, X, ldx, 0.0f, cols, nc);
+                for (int64_t gi = 0; gi < gn; gi++)
+                    col2im_add(cols + gi * len, nc, &ge, oy0, oy1, yp + (n0 + gi) * img);
+            }
         }
     }
     if (lctw_needs_grad(c, 3, in)) {

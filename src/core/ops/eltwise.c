@@ -3,6 +3,7 @@
  * add/sub/mul of same-shape tensors, scale and add of a scalar, the activations of the networks
  * (ALGORITHM.md §2: SiLU in the U-Net, GELU-tanh or ReLU in the DiT MLP, leaky ReLU in the
  * VAElight decoder, tanh in TAESD), sum and mean to a one-element tensor, and view.
+ * On a CUDA context each forward and backward calls its twin in kernels/ops_eltwise.cu.
  */
 #include <math.h>
 #include <string.h>
@@ -14,11 +15,13 @@
 #define N(t) lctw_tensor_numel(t)
 
 /* g += alpha·s (contiguous, same numel) */
-static void acc(lctw_tensor *g, const lctw_tensor *s, float alpha) {
+static lctw_status acc(lctw_ctx *c, lctw_tensor *g, const lctw_tensor *s, float alpha) {
+    if (lctw_op_cuda(c)) return lctw_cuda_op_acc(D(g), D(s), NULL, alpha, N(g));
     float *gp = D(g);
     const float *sp = D(s);
     int64_t n = N(g);
     for (int64_t i = 0; i < n; i++) gp[i] += alpha * sp[i];
+    return LCTW_OK;
 }
 
 /* ---- binary ---- */
@@ -26,6 +29,17 @@ static void acc(lctw_tensor *g, const lctw_tensor *s, float alpha) {
 static lctw_status bin_bwd(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *a = nd->in[0], *b = nd->in[1], *gy = nd->out->grad, *g;
     int op = nd->op;
+    if (op == LCTW_OP_mul && lctw_op_cuda(c)) {
+        if (a->requires_grad) {
+            LCTW_TRY(lctw_grad_of(c, a, &g));
+            LCTW_TRY(lctw_cuda_op_acc(D(g), D(gy), D(b), 1.0f, N(gy)));
+        }
+        if (b->requires_grad) {
+            LCTW_TRY(lctw_grad_of(c, b, &g));
+            LCTW_TRY(lctw_cuda_op_acc(D(g), D(gy), D(a), 1.0f, N(gy)));
+        }
+        return LCTW_OK;
+    }
     if (op == LCTW_OP_mul) {
         const float *ap = D(a), *bp = D(b), *gyp = D(gy);
         int64_t n = N(gy);
@@ -43,11 +57,11 @@ static lctw_status bin_bwd(lctw_ctx *c, lctw_node *nd) {
     }
     if (a->requires_grad) {
         LCTW_TRY(lctw_grad_of(c, a, &g));
-        acc(g, gy, 1.0f);
+        LCTW_TRY(acc(c, g, gy, 1.0f));
     }
     if (b->requires_grad) {
         LCTW_TRY(lctw_grad_of(c, b, &g));
-        acc(g, gy, op == LCTW_OP_sub ? -1.0f : 1.0f);
+        LCTW_TRY(acc(c, g, gy, op == LCTW_OP_sub ? -1.0f : 1.0f));
     }
     return LCTW_OK;
 }
@@ -60,10 +74,15 @@ static lctw_status binary(lctw_ctx *c, int op, lctw_tensor *a, lctw_tensor *b, l
     const float *ap = D(a), *bp = D(b);
     float *yp = D(*y);
     int64_t n = N(a);
-    switch (op) {
-    case LCTW_OP_add: for (int64_t i = 0; i < n; i++) yp[i] = ap[i] + bp[i]; break;
-    case LCTW_OP_sub: for (int64_t i = 0; i < n; i++) yp[i] = ap[i] - bp[i]; break;
-    default: for (int64_t i = 0; i < n; i++) yp[i] = ap[i] * bp[i]; break;
+    if (lctw_op_cuda(c)) {
+        int kind = op == LCTW_OP_add ? LCTW_CU_ADD : op == LCTW_OP_sub ? LCTW_CU_SUB : LCTW_CU_MUL;
+        LCTW_TRY(lctw_cuda_op_binary_fwd(kind, ap, bp, yp, n));
+    } else {
+        switch (op) {
+        case LCTW_OP_add: for (int64_t i = 0; i < n; i++) yp[i] = ap[i] + bp[i]; break;
+        case LCTW_OP_sub: for (int64_t i = 0; i < n; i++) yp[i] = ap[i] - bp[i]; break;
+        default: for (int64_t i = 0; i < n; i++) yp[i] = ap[i] * bp[i]; break;
+        }
     }
     if (lctw_needs_grad(c, 2, in)) LCTW_TRY(lctw_tape_push(c, op, bin_bwd, 2, in, *y, NULL));
     return LCTW_OK;
@@ -84,8 +103,7 @@ lctw_status lctw_op_mul(lctw_ctx *c, lctw_tensor *a, lctw_tensor *b, lctw_tensor
 static lctw_status scalar_bwd(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *g;
     LCTW_TRY(lctw_grad_of(c, nd->in[0], &g));
-    acc(g, nd->out->grad, nd->op == LCTW_OP_scale ? (float)nd->p[0] : 1.0f);
-    return LCTW_OK;
+    return acc(c, g, nd->out->grad, nd->op == LCTW_OP_scale ? (float)nd->p[0] : 1.0f);
 }
 
 static lctw_status scalar_op(lctw_ctx *c, int op, lctw_tensor *x, float s, lctw_tensor **y) {
@@ -94,7 +112,10 @@ static lctw_status scalar_op(lctw_ctx *c, int op, lctw_tensor *x, float s, lctw_
     const float *xp = D(x);
     float *yp = D(*y);
     int64_t n = N(x);
-    if (op == LCTW_OP_scale)
+    if (lctw_op_cuda(c))
+        LCTW_TRY(op == LCTW_OP_scale ? lctw_cuda_op_affine(xp, yp, s, 0.0f, n)
+                                     : lctw_cuda_op_affine(xp, yp, 1.0f, s, n));
+    else if (op == LCTW_OP_scale)
         for (int64_t i = 0; i < n; i++) yp[i] = s * xp[i];
     else
         for (int64_t i = 0; i < n; i++) yp[i] = xp[i] + s;
@@ -119,6 +140,18 @@ static lctw_status scale_rows_bwd(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *x = nd->in[0], *s = nd->in[1], *g;
     int64_t B = x->shape[0], m = B ? N(x) / B : 0;
     const float *gy = D(nd->out->grad), *xp = D(x), *sp = D(s);
+    if (lctw_op_cuda(c)) {
+        float *gx = NULL, *gs = NULL;
+        if (x->requires_grad) {
+            LCTW_TRY(lctw_grad_of(c, x, &g));
+            gx = D(g);
+        }
+        if (s->requires_grad) {
+            LCTW_TRY(lctw_grad_of(c, s, &g));
+            gs = D(g);
+        }
+        return lctw_cuda_op_scale_rows_bwd(xp, sp, gy, gx, gs, B, m);
+    }
     if (x->requires_grad) {
         LCTW_TRY(lctw_grad_of(c, x, &g));
         float *gp = D(g);
@@ -149,8 +182,11 @@ lctw_status lctw_op_scale_rows(lctw_ctx *c, lctw_tensor *x, lctw_tensor *s, lctw
     int64_t B = x->shape[0], m = B ? N(x) / B : 0;
     const float *xp = D(x), *sp = D(s);
     float *yp = D(*y);
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t i = 0; i < m; i++) yp[b * m + i] = sp[b] * xp[b * m + i];
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_scale_rows_fwd(xp, sp, yp, B, m));
+    else
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < m; i++) yp[b * m + i] = sp[b] * xp[b * m + i];
     if (lctw_needs_grad(c, 2, in))
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_scale_rows, scale_rows_bwd, 2, in, *y, NULL));
     return LCTW_OK;
@@ -196,12 +232,24 @@ static inline float act_grad(int op, float x, float y, float slope) {
     }
 }
 
+/* the twin's activation id (kernels/lctw_cuda_ops.h) */
+static int cu_act(int op) {
+    switch (op) {
+    case LCTW_OP_silu: return LCTW_CU_ACT_SILU;
+    case LCTW_OP_relu: return LCTW_CU_ACT_RELU;
+    case LCTW_OP_leaky_relu: return LCTW_CU_ACT_LEAKY_RELU;
+    case LCTW_OP_gelu_tanh: return LCTW_CU_ACT_GELU_TANH;
+    default: return LCTW_CU_ACT_TANH;
+    }
+}
+
 static lctw_status act_bwd(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *x = nd->in[0], *g;
     LCTW_TRY(lctw_grad_of(c, x, &g));
     const float *xp = D(x), *yp = D(nd->out), *gy = D(nd->out->grad);
     float *gp = D(g), slope = (float)nd->p[0];
     int64_t n = N(x);
+    if (lctw_op_cuda(c)) return lctw_cuda_op_act_bwd(cu_act(nd->op), xp, yp, gy, gp, n, slope);
     for (int64_t i = 0; i < n; i++) gp[i] += gy[i] * act_grad(nd->op, xp[i], yp[i], slope);
     return LCTW_OK;
 }
@@ -212,7 +260,10 @@ static lctw_status activation(lctw_ctx *c, int op, lctw_tensor *x, float slope, 
     const float *xp = D(x);
     float *yp = D(*y);
     int64_t n = N(x);
-    for (int64_t i = 0; i < n; i++) yp[i] = act_fwd(op, xp[i], slope);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_act_fwd(cu_act(op), xp, yp, n, slope));
+    else
+        for (int64_t i = 0; i < n; i++) yp[i] = act_fwd(op, xp[i], slope);
     if (lctw_needs_grad(c, 1, &x)) {
         lctw_node *nd;
         LCTW_TRY(lctw_tape_push(c, op, act_bwd, 1, &x, *y, &nd));
@@ -242,6 +293,8 @@ lctw_status lctw_op_tanh(lctw_ctx *c, lctw_tensor *x, lctw_tensor **y) {
 static lctw_status red_bwd(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *x = nd->in[0], *g;
     LCTW_TRY(lctw_grad_of(c, x, &g));
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_sum_bwd(D(nd->out->grad), D(g), N(x), nd->op == LCTW_OP_mean);
     float gy = D(nd->out->grad)[0];
     if (nd->op == LCTW_OP_mean && N(x) > 0) gy /= (float)N(x);
     float *gp = D(g);
@@ -256,10 +309,14 @@ static lctw_status reduce(lctw_ctx *c, int op, lctw_tensor *x, lctw_tensor **y) 
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 1, &one));
     const float *xp = D(x);
     int64_t n = N(x);
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) s += xp[i];
-    if (op == LCTW_OP_mean) s = n ? s / (double)n : 0.0;
-    D(*y)[0] = (float)s;
+    if (lctw_op_cuda(c)) {
+        LCTW_TRY(lctw_cuda_op_sum_fwd(xp, D(*y), n, op == LCTW_OP_mean));
+    } else {
+        double s = 0.0;
+        for (int64_t i = 0; i < n; i++) s += xp[i];
+        if (op == LCTW_OP_mean) s = n ? s / (double)n : 0.0;
+        D(*y)[0] = (float)s;
+    }
     if (lctw_needs_grad(c, 1, &x)) LCTW_TRY(lctw_tape_push(c, op, red_bwd, 1, &x, *y, NULL));
     return LCTW_OK;
 }
@@ -276,8 +333,7 @@ lctw_status lctw_op_mean(lctw_ctx *c, lctw_tensor *x, lctw_tensor **y) {
 static lctw_status view_bwd(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *g;
     LCTW_TRY(lctw_grad_of(c, nd->in[0], &g));
-    acc(g, nd->out->grad, 1.0f);
-    return LCTW_OK;
+    return acc(c, g, nd->out->grad, 1.0f);
 }
 
 lctw_status lctw_op_view(lctw_ctx *c, lctw_tensor *x, int ndim, const int64_t *shape,

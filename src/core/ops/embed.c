@@ -6,6 +6,7 @@
  * TimestepEmbedder(256) exp(−ln(10000)·j/128): the same numbers (up to fp32 rounding of f_j,
  * here computed in double then rounded). The argument t·f_j is formed in fp32, as both do.
  * Backward: dt = Σ_j f_j·(−sin(t f_j)·de_j + cos(t f_j)·de_{half+j}).
+ * On a CUDA context: kernels/ops_misc.cu, with the same formulas.
  *
  * sincos_pos_embed_2d: the MAE / DiT fixed 2-D positional embedding (see ops_norm.h).
  */
@@ -41,6 +42,10 @@ static void temb_bwd(const float *t, const float *dy, float *dt, int64_t B, int6
 static lctw_status temb_backward(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *t = nd->in[0], *g;
     LCTW_TRY(lctw_grad_of(c, t, &g));
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_temb_bwd(lctw_tensor_data(t), lctw_tensor_data(nd->out->grad),
+                                     lctw_tensor_data(g), lctw_tensor_numel(t), nd->ip[0],
+                                     nd->p[0]);
     temb_bwd(lctw_tensor_data(t), lctw_tensor_data(nd->out->grad), lctw_tensor_data(g),
              lctw_tensor_numel(t), nd->ip[0], nd->p[0]);
     return LCTW_OK;
@@ -62,7 +67,11 @@ lctw_status lctw_op_timestep_embedding(lctw_ctx *c, lctw_tensor *t, int64_t dim,
                          max_period);
     int64_t B = t->shape[0], ys[2] = {B, dim};
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 2, ys));
-    temb_fwd(lctw_tensor_data(t), lctw_tensor_data(*y), B, dim / 2, max_period);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_temb_fwd(lctw_tensor_data(t), lctw_tensor_data(*y), B, dim / 2,
+                                       max_period));
+    else
+        temb_fwd(lctw_tensor_data(t), lctw_tensor_data(*y), B, dim / 2, max_period);
     if (lctw_needs_grad(c, 1, &t)) {
         lctw_node *nd;
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_timestep_embedding, temb_backward, 1, &t, *y, &nd));

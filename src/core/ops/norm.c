@@ -7,7 +7,8 @@
  * group_norm: one block per (sample, group), γ, β indexed by channel.
  * Backward, with g = dy·γ:  dx = r·(g − mean(g) − x̂·mean(g·x̂)),  dγ += Σ dy·x̂,  dβ += Σ dy.
  * The per-block (μ, r) are saved; x̂ is recomputed from x. Sums are cascaded fp32 → double
- * (vec.h).
+ * (vec.h). On a CUDA context the same blocks, stats and formulas run in kernels/ops_norm.cu
+ * (one thread block per normalised block, sums in double).
  */
 #include <math.h>
 
@@ -94,6 +95,9 @@ static lctw_status rows_backward(lctw_ctx *c, lctw_node *nd) {
         LCTW_TRY(lctw_grad_of(c, beta, &g));
         db = D(g);
     }
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_norm_bwd(D(x), D(gamma), D(nd->saved[0]), D(nd->out->grad), dx, dg, db,
+                                     M, L, 0, 1);
     rows_bwd(D(x), D(gamma), D(nd->saved[0]), D(nd->out->grad), dx, dg, db, M, L);
     return LCTW_OK;
 }
@@ -129,7 +133,10 @@ static lctw_status rows_op(lctw_ctx *c, int op, lctw_tensor *x, int nd_norm, lct
     lctw_tensor *stats;
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, x->ndim, x->shape));
     LCTW_TRY(lctw_arena_tensor(&c->arena, &stats, 2, sshape));
-    rows_fwd(D(x), D(gamma), D(beta), D(*y), D(stats), M, L, eps);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_norm_fwd(D(x), D(gamma), D(beta), D(*y), D(stats), M, L, 0, 1, eps));
+    else
+        rows_fwd(D(x), D(gamma), D(beta), D(*y), D(stats), M, L, eps);
     if (lctw_needs_grad(c, 3, in)) {
         lctw_node *nd;
         LCTW_TRY(lctw_tape_push(c, op, rows_backward, 3, in, *y, &nd));
@@ -220,6 +227,11 @@ static lctw_status gn_backward(lctw_ctx *c, lctw_node *nd) {
         db = D(g);
     }
     int64_t N = x->shape[0], C = x->shape[1], S = lctw_tensor_numel(x) / (N * C);
+    if (lctw_op_cuda(c)) {
+        int64_t G = nd->ip[0];
+        return lctw_cuda_op_norm_bwd(D(x), D(gamma), D(nd->saved[0]), D(nd->out->grad), dx, dg, db,
+                                     N * G, C / G * S, G, S);
+    }
     gn_bwd(D(x), D(gamma), D(nd->saved[0]), D(nd->out->grad), dx, dg, db, N, C, S, nd->ip[0]);
     return LCTW_OK;
 }
@@ -246,7 +258,11 @@ lctw_status lctw_op_group_norm(lctw_ctx *c, lctw_tensor *x, int64_t groups, lctw
     lctw_tensor *stats;
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, x->ndim, x->shape));
     LCTW_TRY(lctw_arena_tensor(&c->arena, &stats, 2, sshape));
-    gn_fwd(D(x), D(gamma), D(beta), D(*y), D(stats), N, C, S, groups, eps);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_norm_fwd(D(x), D(gamma), D(beta), D(*y), D(stats), N * groups,
+                                       C / groups * S, groups, S, eps));
+    else
+        gn_fwd(D(x), D(gamma), D(beta), D(*y), D(stats), N, C, S, groups, eps);
     if (lctw_needs_grad(c, 3, in)) {
         lctw_node *nd;
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_group_norm, gn_backward, 3, in, *y, &nd));

@@ -1,7 +1,9 @@
 /* ops.h — differentiable ops: forward on a context (arena outputs, tape recording), backward
- * registered on the tape. Each op has a CPU reference (src/core/ops/<op>.c); its CUDA twin
- * slots in through the same op function (kernels/<op>.cu) — until then an op called on a CUDA
- * context fails with "op X has no CUDA implementation yet".
+ * registered on the tape. Each op has a CPU reference (src/core/ops/<op>.c) and a CUDA twin
+ * (kernels/ops_*.cu, declared in kernels/lctw_cuda_ops.h): the op function checks its inputs,
+ * allocates its outputs from the context's arena (device memory on a CUDA context) and runs one
+ * or the other; forward and backward record and save the same tensors on both devices, and the
+ * backward picks the twin by the context's device too.
  *
  * The list below is the one registry of ops: ids, names, and the test coverage check
  * (tests/unit/test_ops.c fails for an op of this list without a gradient test).
@@ -12,6 +14,7 @@
 #define LCTW_OPS_H
 
 #include "../autograd.h"
+#include "../../../kernels/lctw_cuda_ops.h"
 
 #include "ops_conv.h"
 #include "ops_norm.h"
@@ -76,7 +79,10 @@ lctw_status lctw_op_linear(lctw_ctx *c, lctw_tensor *x, lctw_tensor *w, lctw_ten
                            lctw_tensor **y);
 
 /* helpers for op implementations */
+/* Inputs on the context's device and contiguous (NULL entries skipped). */
 lctw_status lctw_op_check(lctw_ctx *c, int op, int n, lctw_tensor *const *in);
+/* 1 when the op runs its CUDA twin */
+static inline int lctw_op_cuda(const lctw_ctx *c) { return c->dev == LCTW_DEV_CUDA; }
 lctw_status lctw_op_same_shape(int op, const lctw_tensor *a, const lctw_tensor *b);
 
 #endif

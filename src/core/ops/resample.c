@@ -8,6 +8,7 @@
  *                        coordinate of output d is max(0, (d + 0.5)/s − 0.5); y interpolates its
  *                        two neighbours (the upper one clamped to the last row/column) — VAElight
  * Every image plane (n, c) is independent, so the kernels loop over planes of H×W floats.
+ * On a CUDA context each direction calls its twin in kernels/ops_conv.cu.
  */
 #include <string.h>
 
@@ -78,6 +79,9 @@ static void avgpool_bwd_cpu(const float *gy, float *gx, int64_t P, int64_t H, in
 static lctw_status avgpool_bwd(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *x = nd->in[0], *g;
     LCTW_TRY(lctw_grad_of(c, x, &g));
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_avgpool_bwd(D(nd->out->grad), D(g), x->shape[0] * x->shape[1],
+                                        x->shape[2], x->shape[3], nd->ip[0]);
     avgpool_bwd_cpu(D(nd->out->grad), D(g), x->shape[0] * x->shape[1], x->shape[2], x->shape[3],
                     nd->ip[0]);
     return LCTW_OK;
@@ -92,7 +96,11 @@ lctw_status lctw_op_avg_pool2d(lctw_ctx *c, lctw_tensor *x, int k, lctw_tensor *
                          lctw_tensor_shape_str(s, sizeof s, x));
     int64_t shape[4] = {x->shape[0], x->shape[1], x->shape[2] / k, x->shape[3] / k};
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 4, shape));
-    avgpool_fwd(D(x), D(*y), x->shape[0] * x->shape[1], x->shape[2], x->shape[3], k);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_avgpool_fwd(D(x), D(*y), x->shape[0] * x->shape[1], x->shape[2],
+                                          x->shape[3], k));
+    else
+        avgpool_fwd(D(x), D(*y), x->shape[0] * x->shape[1], x->shape[2], x->shape[3], k);
     if (lctw_needs_grad(c, 1, &x)) {
         lctw_node *nd;
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_avg_pool2d, avgpool_bwd, 1, &x, *y, &nd));
@@ -127,6 +135,9 @@ static void nearest2x_bwd_cpu(const float *gy, float *gx, int64_t P, int64_t H, 
 static lctw_status nearest2x_bwd(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *x = nd->in[0], *g;
     LCTW_TRY(lctw_grad_of(c, x, &g));
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_nearest2x_bwd(D(nd->out->grad), D(g), x->shape[0] * x->shape[1],
+                                          x->shape[2], x->shape[3]);
     nearest2x_bwd_cpu(D(nd->out->grad), D(g), x->shape[0] * x->shape[1], x->shape[2], x->shape[3]);
     return LCTW_OK;
 }
@@ -136,7 +147,11 @@ lctw_status lctw_op_upsample_nearest2x(lctw_ctx *c, lctw_tensor *x, lctw_tensor 
     LCTW_TRY(check_image(LCTW_OP_upsample_nearest2x, x));
     int64_t shape[4] = {x->shape[0], x->shape[1], 2 * x->shape[2], 2 * x->shape[3]};
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 4, shape));
-    nearest2x_fwd(D(x), D(*y), x->shape[0] * x->shape[1], x->shape[2], x->shape[3]);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_nearest2x_fwd(D(x), D(*y), x->shape[0] * x->shape[1], x->shape[2],
+                                            x->shape[3]));
+    else
+        nearest2x_fwd(D(x), D(*y), x->shape[0] * x->shape[1], x->shape[2], x->shape[3]);
     if (lctw_needs_grad(c, 1, &x))
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_upsample_nearest2x, nearest2x_bwd, 1, &x, *y, NULL));
     return LCTW_OK;
@@ -210,6 +225,9 @@ static void bilinear_bwd_cpu(const float *gy, float *gx, int64_t P, int64_t H, i
 static lctw_status bilinear_bwd(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *x = nd->in[0], *g;
     LCTW_TRY(lctw_grad_of(c, x, &g));
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_bilinear_bwd(D(nd->out->grad), D(g), x->shape[0] * x->shape[1],
+                                         x->shape[2], x->shape[3], nd->ip[0]);
     bilinear_bwd_cpu(D(nd->out->grad), D(g), x->shape[0] * x->shape[1], x->shape[2], x->shape[3],
                      nd->ip[0]);
     return LCTW_OK;
@@ -223,7 +241,11 @@ lctw_status lctw_op_upsample_bilinear(lctw_ctx *c, lctw_tensor *x, int scale, lc
                          scale);
     int64_t shape[4] = {x->shape[0], x->shape[1], scale * x->shape[2], scale * x->shape[3]};
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 4, shape));
-    bilinear_fwd(D(x), D(*y), x->shape[0] * x->shape[1], x->shape[2], x->shape[3], scale);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_bilinear_fwd(D(x), D(*y), x->shape[0] * x->shape[1], x->shape[2],
+                                           x->shape[3], scale));
+    else
+        bilinear_fwd(D(x), D(*y), x->shape[0] * x->shape[1], x->shape[2], x->shape[3], scale);
     if (lctw_needs_grad(c, 1, &x)) {
         lctw_node *nd;
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_upsample_bilinear, bilinear_bwd, 1, &x, *y, &nd));

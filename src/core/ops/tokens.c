@@ -4,7 +4,10 @@
  * shift), gate_add (adaLN-Zero residual x + gate ⊙ y), patchify / unpatchify (DiT §2B).
  *
  * Permutation ops copy in forward and scatter-add in backward through one static function per
- * op with a direction flag, so both directions share the index arithmetic.
+ * op with a direction flag, so both directions share the index arithmetic. On a CUDA context
+ * each of those functions has a twin with the same arguments (kernels/ops_attn.cu for the heads
+ * copies, kernels/ops_misc.cu for the rest), and modulate / gate_add have forward and backward
+ * twins.
  */
 #include "ops.h"
 #include "vec.h"
@@ -38,6 +41,9 @@ static void heads_copy(float *tok, float *hd, int64_t B, int64_t T, int64_t n, i
 static lctw_status split_backward(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *x = nd->in[0], *g, *y = nd->out;
     LCTW_TRY(lctw_grad_of(c, x, &g));
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_heads_copy(D(g), D(y->grad), y->shape[0], y->shape[2], nd->ip[0],
+                                       nd->ip[1], y->shape[1], y->shape[3], 0, 1);
     heads_copy(D(g), D(y->grad), y->shape[0], y->shape[2], nd->ip[0], nd->ip[1], y->shape[1],
                y->shape[3], 0, 1);
     return LCTW_OK;
@@ -59,7 +65,10 @@ lctw_status lctw_op_split_heads(lctw_ctx *c, lctw_tensor *x, int64_t n, int64_t 
                          (long long)Dm, (long long)heads);
     int64_t B = x->shape[0], T = x->shape[1], dh = Dm / heads, ys[4] = {B, heads, T, dh};
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 4, ys));
-    heads_copy(D(x), D(*y), B, T, n, part, heads, dh, 1, 0);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_heads_copy(D(x), D(*y), B, T, n, part, heads, dh, 1, 0));
+    else
+        heads_copy(D(x), D(*y), B, T, n, part, heads, dh, 1, 0);
     if (lctw_needs_grad(c, 1, &x)) {
         lctw_node *nd;
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_split_heads, split_backward, 1, &x, *y, &nd));
@@ -72,6 +81,9 @@ lctw_status lctw_op_split_heads(lctw_ctx *c, lctw_tensor *x, int64_t n, int64_t 
 static lctw_status merge_backward(lctw_ctx *c, lctw_node *nd) {
     lctw_tensor *x = nd->in[0], *g;
     LCTW_TRY(lctw_grad_of(c, x, &g));
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_heads_copy(D(nd->out->grad), D(g), x->shape[0], x->shape[2], 1, 0,
+                                       x->shape[1], x->shape[3], 1, 1);
     heads_copy(D(nd->out->grad), D(g), x->shape[0], x->shape[2], 1, 0, x->shape[1], x->shape[3], 1,
                1);
     return LCTW_OK;
@@ -86,7 +98,10 @@ lctw_status lctw_op_merge_heads(lctw_ctx *c, lctw_tensor *x, lctw_tensor **y) {
     int64_t B = x->shape[0], H = x->shape[1], T = x->shape[2], dh = x->shape[3];
     int64_t ys[3] = {B, T, H * dh};
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 3, ys));
-    heads_copy(D(*y), D(x), B, T, 1, 0, H, dh, 0, 0);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_heads_copy(D(*y), D(x), B, T, 1, 0, H, dh, 0, 0));
+    else
+        heads_copy(D(*y), D(x), B, T, 1, 0, H, dh, 0, 0);
     if (lctw_needs_grad(c, 1, &x))
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_merge_heads, merge_backward, 1, &x, *y, NULL));
     return LCTW_OK;
@@ -119,6 +134,8 @@ static lctw_status chunk_backward(lctw_ctx *c, lctw_node *nd) {
     int64_t O, S, I;
     LCTW_TRY(lctw_grad_of(c, x, &g));
     chunk_dims(x, (int)nd->ip[0], &O, &S, &I);
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_chunk_copy(D(g), D(nd->out->grad), O, S, I, S / nd->ip[1], nd->ip[2], 0);
     chunk_copy(D(g), D(nd->out->grad), O, S, I, S / nd->ip[1], nd->ip[2], 0);
     return LCTW_OK;
 }
@@ -143,7 +160,10 @@ lctw_status lctw_op_chunk(lctw_ctx *c, lctw_tensor *x, int dim, int64_t n, int64
         ys[d] = x->shape[d];
     ys[dim] = S / n;
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, x->ndim, ys));
-    chunk_copy(D(x), D(*y), O, S, I, S / n, i, 1);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_chunk_copy(D(x), D(*y), O, S, I, S / n, i, 1));
+    else
+        chunk_copy(D(x), D(*y), O, S, I, S / n, i, 1);
     if (lctw_needs_grad(c, 1, &x)) {
         lctw_node *nd;
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_chunk, chunk_backward, 1, &x, *y, &nd));
@@ -259,6 +279,9 @@ static lctw_status modulate_backward(lctw_ctx *c, lctw_node *nd) {
     LCTW_TRY(grad_ptr(c, sh, &dsh));
     LCTW_TRY(grad_ptr(c, sc, &dsc));
     bgeom g = {nd->ip[0], nd->ip[1], nd->ip[2], nd->ip[3]};
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_modulate_bwd(D(x), D(sc), D(nd->out->grad), dx, dsh, dsc, g.B, g.R, g.F,
+                                         g.I);
     modulate_bwd(D(x), D(sc), D(nd->out->grad), dx, dsh, dsc, &g);
     return LCTW_OK;
 }
@@ -271,7 +294,10 @@ lctw_status lctw_op_modulate(lctw_ctx *c, lctw_tensor *x, lctw_tensor *shift, lc
     LCTW_TRY(bcast_geom(LCTW_OP_modulate, x, shift, "shift", &g));
     LCTW_TRY(bcast_geom(LCTW_OP_modulate, x, scale, "scale", &g));
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, x->ndim, x->shape));
-    modulate_fwd(D(x), D(shift), D(scale), D(*y), &g);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_modulate_fwd(D(x), D(shift), D(scale), D(*y), g.B, g.R, g.F, g.I));
+    else
+        modulate_fwd(D(x), D(shift), D(scale), D(*y), &g);
     if (lctw_needs_grad(c, 3, in)) {
         lctw_node *nd;
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_modulate, modulate_backward, 3, in, *y, &nd));
@@ -340,6 +366,9 @@ static lctw_status gate_backward(lctw_ctx *c, lctw_node *nd) {
     LCTW_TRY(grad_ptr(c, gate, &dg));
     LCTW_TRY(grad_ptr(c, y, &dy));
     bgeom g = {nd->ip[0], nd->ip[1], nd->ip[2], nd->ip[3]};
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_gate_bwd(D(gate), D(y), D(nd->out->grad), dx, dg, dy, g.B, g.R, g.F,
+                                     g.I);
     gate_bwd(D(gate), D(y), D(nd->out->grad), dx, dg, dy, &g);
     return LCTW_OK;
 }
@@ -354,7 +383,10 @@ lctw_status lctw_op_gate_add(lctw_ctx *c, lctw_tensor *x, lctw_tensor *gate, lct
     bgeom g;
     LCTW_TRY(bcast_geom(LCTW_OP_gate_add, x, gate, "gate", &g));
     LCTW_TRY(lctw_arena_tensor(&c->arena, out, x->ndim, x->shape));
-    gate_fwd(D(x), D(gate), D(y), D(*out), &g);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_gate_fwd(D(x), D(gate), D(y), D(*out), g.B, g.R, g.F, g.I));
+    else
+        gate_fwd(D(x), D(gate), D(y), D(*out), &g);
     if (lctw_needs_grad(c, 3, in)) {
         lctw_node *nd;
         LCTW_TRY(lctw_tape_push(c, LCTW_OP_gate_add, gate_backward, 3, in, *out, &nd));
@@ -407,6 +439,9 @@ static lctw_status patch_backward(lctw_ctx *c, lctw_node *nd) {
     LCTW_TRY(lctw_grad_of(c, x, &g));
     int patchify = nd->op == LCTW_OP_patchify;
     float *img = patchify ? D(g) : D(nd->out->grad), *tok = patchify ? D(nd->out->grad) : D(g);
+    if (lctw_op_cuda(c))
+        return lctw_cuda_op_patch_copy(img, tok, x->shape[0], nd->ip[3], nd->ip[1], nd->ip[2],
+                                       nd->ip[0], (int)nd->ip[4], !patchify, 1);
     patch_copy(img, tok, x->shape[0], nd->ip[3], nd->ip[1], nd->ip[2], nd->ip[0], (int)nd->ip[4],
                !patchify, 1);
     return LCTW_OK;
@@ -436,7 +471,10 @@ lctw_status lctw_op_patchify(lctw_ctx *c, lctw_tensor *x, int64_t p, lctw_tensor
     int64_t B = x->shape[0], C = x->shape[1], gh = x->shape[2] / p, gw = x->shape[3] / p;
     int64_t ys[3] = {B, gh * gw, C * p * p};
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 3, ys));
-    patch_copy(D(x), D(*y), B, C, gh, gw, p, 1, 1, 0);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_patch_copy(D(x), D(*y), B, C, gh, gw, p, 1, 1, 0));
+    else
+        patch_copy(D(x), D(*y), B, C, gh, gw, p, 1, 1, 0);
     return patch_record(c, LCTW_OP_patchify, x, *y, p, gh, gw, C);
 }
 
@@ -462,6 +500,9 @@ lctw_status lctw_op_unpatchify(lctw_ctx *c, lctw_tensor *x, int64_t p, int64_t g
                          (long long)gh);
     int64_t gw = T / gh, ys[4] = {B, C, gh * p, gw * p};
     LCTW_TRY(lctw_arena_tensor(&c->arena, y, 4, ys));
-    patch_copy(D(*y), D(x), B, C, gh, gw, p, 0, 0, 0);
+    if (lctw_op_cuda(c))
+        LCTW_TRY(lctw_cuda_op_patch_copy(D(*y), D(x), B, C, gh, gw, p, 0, 0, 0));
+    else
+        patch_copy(D(*y), D(x), B, C, gh, gw, p, 0, 0, 0);
     return patch_record(c, LCTW_OP_unpatchify, x, *y, p, gh, gw, C);
 }
