@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/interrupt.h"
 #include "core/tmath.h"
@@ -92,7 +93,35 @@ static lctw_status mkdir_p(const char *path) {
 
 static const char *CSV_HEADER =
     "step,N,stage,loss,loss_ct,loss_diff,c,lr,grad_norm,frac_over_c,frac_elem_over_c,diff_count,"
-    "ot_gain,skipped,nan_skips,step_s,samples_per_s,resid_rms_p50,resid_rms_max\n";
+    "ot_gain,skipped,nan_skips,step_s,samples_per_s,resid_rms_p50,resid_rms_max,latent_mean,"
+    "latent_std,latent_kurtosis,latent_tail3,latent_tail5\n";
+
+static int csv_count_cols(const char *line) {
+    int n = 1;
+    for (; *line && *line != '\n'; line++) n += *line == ',';
+    return n;
+}
+
+/* An existing metrics.csv keeps its columns: a header that is a prefix of ours (an older lctw)
+ * gets rows cut to its columns; any other header is an error. */
+static lctw_status csv_existing_cols(const char *path, int *cols) {
+    char line[1024] = "";
+    FILE *f = fopen(path, "r");
+    if (!f) return LCTW_FAIL(LCTW_EIO, "cannot read %s: %s", path, strerror(errno));
+    if (!fgets(line, sizeof line, f)) line[0] = 0;
+    fclose(f);
+    size_t n = strcspn(line, "\n");
+    line[n] = 0;
+    if (n > 0 && !strncmp(CSV_HEADER, line, n) && (CSV_HEADER[n] == ',' || CSV_HEADER[n] == '\n')) {
+        *cols = csv_count_cols(line);
+        return LCTW_OK;
+    }
+    return LCTW_FAIL(LCTW_EFORMAT,
+                     "%s has another header ('%.60s'), not lctw's metrics columns; move it away or "
+                     "use another run_dir", path, line);
+}
+
+static lctw_status write_run_json(lctw_trainer *t);
 
 static lctw_status open_logs(lctw_trainer *t, const char *dir) {
     snprintf(t->run_dir, sizeof t->run_dir, "%s", dir);
@@ -101,6 +130,8 @@ static lctw_status open_logs(lctw_trainer *t, const char *dir) {
     snprintf(p, sizeof p, "%s/metrics.csv", dir);
     struct stat sb;
     int fresh = stat(p, &sb) != 0 || sb.st_size == 0;
+    t->csv_cols = csv_count_cols(CSV_HEADER);
+    if (!fresh) LCTW_TRY(csv_existing_cols(p, &t->csv_cols));
     t->csv = fopen(p, "a");
     if (!t->csv) return LCTW_FAIL(LCTW_EIO, "cannot open %s: %s", p, strerror(errno));
     if (fresh) fputs(CSV_HEADER, t->csv);
@@ -108,7 +139,7 @@ static lctw_status open_logs(lctw_trainer *t, const char *dir) {
     t->jsonl = fopen(p, "a");
     if (!t->jsonl) return LCTW_FAIL(LCTW_EIO, "cannot open %s: %s", p, strerror(errno));
     fflush(t->csv);
-    return LCTW_OK;
+    return write_run_json(t);
 }
 
 void lctw_trainer_free(lctw_trainer *t) {
@@ -193,6 +224,57 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* ---- per-step batch statistics (what the dashboard's outlier panel shows) ---- */
+
+static int hist_bin(double v, double lo, double hi) {
+    if (!(hi > lo)) return 0;
+    int b = (int)((v - lo) / (hi - lo) * LCTW_STEP_HIST_BINS);
+    return b < 0 ? 0 : b >= LCTW_STEP_HIST_BINS ? LCTW_STEP_HIST_BINS - 1 : b;
+}
+
+static void step_hist_fill(const double *v, int64_t n, lctw_step_hist *h) {
+    memset(h, 0, sizeof *h);
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) continue;
+        lo = fmin(lo, v[i]);
+        hi = fmax(hi, v[i]);
+    }
+    if (lo > hi) {
+        h->lo = h->hi = NAN;
+        return;
+    }
+    h->lo = lo;
+    h->hi = hi;
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(v[i])) h->count[hist_bin(v[i], lo, hi)]++;
+}
+
+/* The batch's latent statistics through tmath (moments, tail fractions against the population
+ * std, histogram over [min, max]), so they run where the batch lives. Non-finite data gives NaN
+ * statistics and an empty histogram. */
+static lctw_status latent_stats(const lctw_tensor *x, lctw_step_metrics *m) {
+    lctw_step_hist *h = &m->latent_hist;
+    memset(h, 0, sizeof *h);
+    lctw_moments mo;
+    LCTW_TRY(lctw_moments_all(x, &mo));
+    m->latent_mean = mo.mean;
+    m->latent_std = mo.std;
+    m->latent_kurtosis = mo.kurtosis;
+    h->lo = mo.min;
+    h->hi = mo.max;
+    if (!isfinite(mo.mean) || !isfinite(mo.std)) {
+        m->latent_tail3 = m->latent_tail5 = h->lo = h->hi = NAN;
+        return LCTW_OK;
+    }
+    LCTW_TRY(lctw_tail_fraction(x, 3.0, &m->latent_tail3));
+    LCTW_TRY(lctw_tail_fraction(x, 5.0, &m->latent_tail5));
+    if (mo.max > mo.min)
+        return lctw_histogram(x, LCTW_STEP_HIST_BINS, mo.min, mo.max, h->count, NULL, NULL);
+    h->count[0] = mo.n;
+    return LCTW_OK;
+}
+
 static lctw_status do_step(lctw_trainer *t, lctw_step_metrics *mt) {
     const lctw_trainer_config *cfg = &t->cfg;
     lctw_model *m = t->model;
@@ -201,6 +283,7 @@ static lctw_status do_step(lctw_trainer *t, lctw_step_metrics *mt) {
     LCTW_TRY(lctw_data_batch(t->data, B, t->x));
     LCTW_TRY(lctw_fill_normal(t->noise, &t->rng_noise));
     const float *x = lctw_tensor_data(t->x), *nz = lctw_tensor_data(t->noise);
+    LCTW_TRY(latent_stats(t->x, mt));
     mt->ot_gain = 0.0;
     if (cfg->ot) {
         double ot_cost = 0.0, id_cost = 0.0;
@@ -260,6 +343,7 @@ static lctw_status do_step(lctw_trainer *t, lctw_step_metrics *mt) {
     qsort(t->rms_sorted, (size_t)B, sizeof(double), cmp_double);
     mt->resid_rms_p50 = t->rms_sorted[B / 2];
     mt->resid_rms_max = t->rms_sorted[B - 1];
+    step_hist_fill(t->rms_sorted, B, &mt->resid_hist);
     mt->grad_norm = NAN;
     mt->skipped = !r.finite;
     if (r.finite) {
@@ -324,14 +408,38 @@ static void json_num_or_null(lctw_json_writer *w, const char *k, double v) {
         lctw_json_writer_null(w);
 }
 
+static void json_hist(lctw_json_writer *w, const char *k, const lctw_step_hist *h) {
+    lctw_json_writer_key(w, k);
+    lctw_json_writer_begin_object(w);
+    json_num_or_null(w, "lo", h->lo);
+    json_num_or_null(w, "hi", h->hi);
+    lctw_json_writer_key(w, "counts");
+    lctw_json_writer_begin_array(w);
+    for (int i = 0; i < LCTW_STEP_HIST_BINS; i++) lctw_json_writer_int(w, h->count[i]);
+    lctw_json_writer_end_array(w);
+    lctw_json_writer_end_object(w);
+}
+
 lctw_status lctw_trainer_log(lctw_trainer *t) {
     if (!t->csv) return LCTW_OK;
     const lctw_step_metrics *m = &t->last;
-    fprintf(t->csv, "%lld,%lld,%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g,%.6g,%lld,%.6g,%d,%lld,%.6g,%.6g,%.6g,%.6g\n",
-            (long long)m->step, (long long)m->N, (long long)m->stage, m->loss, m->loss_ct,
-            m->loss_diff, m->c, m->lr, m->grad_norm, m->frac_over_c, m->frac_elem_over_c,
-            (long long)m->diff_count, m->ot_gain, m->skipped, (long long)m->nan_skips, m->step_s,
-            m->samples_per_s, m->resid_rms_p50, m->resid_rms_max);
+    char row[1024];
+    snprintf(row, sizeof row,
+             "%lld,%lld,%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g,%.6g,%lld,%.6g,%d,%lld,%.6g,%.6g,"
+             "%.6g,%.6g,%.9g,%.9g,%.6g,%.6g,%.6g",
+             (long long)m->step, (long long)m->N, (long long)m->stage, m->loss, m->loss_ct,
+             m->loss_diff, m->c, m->lr, m->grad_norm, m->frac_over_c, m->frac_elem_over_c,
+             (long long)m->diff_count, m->ot_gain, m->skipped, (long long)m->nan_skips, m->step_s,
+             m->samples_per_s, m->resid_rms_p50, m->resid_rms_max, m->latent_mean, m->latent_std,
+             m->latent_kurtosis, m->latent_tail3, m->latent_tail5);
+    /* an older file's header: only its columns */
+    int col = 1;
+    for (char *p = row; *p; p++)
+        if (*p == ',' && ++col > t->csv_cols) {
+            *p = 0;
+            break;
+        }
+    fprintf(t->csv, "%s\n", row);
     lctw_json_writer w;
     lctw_json_writer_init(&w, 0);
     lctw_json_writer_begin_object(&w);
@@ -360,6 +468,13 @@ lctw_status lctw_trainer_log(lctw_trainer *t) {
     json_num_or_null(&w, "samples_per_s", m->samples_per_s);
     json_num_or_null(&w, "resid_rms_p50", m->resid_rms_p50);
     json_num_or_null(&w, "resid_rms_max", m->resid_rms_max);
+    json_num_or_null(&w, "latent_mean", m->latent_mean);
+    json_num_or_null(&w, "latent_std", m->latent_std);
+    json_num_or_null(&w, "latent_kurtosis", m->latent_kurtosis);
+    json_num_or_null(&w, "latent_tail3", m->latent_tail3);
+    json_num_or_null(&w, "latent_tail5", m->latent_tail5);
+    json_hist(&w, "latent_hist", &m->latent_hist);
+    json_hist(&w, "resid_hist", &m->resid_hist);
     lctw_json_writer_end_object(&w);
     char *txt = NULL;
     size_t len;
@@ -369,6 +484,75 @@ lctw_status lctw_trainer_log(lctw_trainer *t) {
     if (fflush(t->csv) || fflush(t->jsonl))
         return LCTW_FAIL(LCTW_EIO, "cannot write the metrics logs in %s: %s", t->run_dir,
                          strerror(errno));
+    return LCTW_OK;
+}
+
+/* ---- the run's plan (run.json, tr:schedule()) ---- */
+
+void lctw_trainer_schedule(lctw_trainer *t, lctw_stage_plan *out, int *n) {
+    int ns = lctw_curriculum_num_stages(&t->cur);
+    *n = 0;
+    for (int s = 0; s < ns && *n < LCTW_TRAINER_MAX_STAGES; s++) {
+        int64_t start = lctw_curriculum_stage_start(&t->cur, s);
+        if (s > 0 && start >= t->cfg.total_steps) break;
+        lctw_stage_plan *p = &out[(*n)++];
+        p->stage = s + 1;
+        p->N = lctw_curriculum_stage_N(&t->cur, s);
+        p->start_step = start;
+        if (lctw_c_schedule_value(&t->cfg.c, start, p->N, &p->c) != LCTW_OK) {
+            p->c = NAN; /* a c callback that fails here fails again, with its message, in a step */
+            lctw_error_clear();
+        }
+    }
+}
+
+static lctw_status write_run_json(lctw_trainer *t) {
+    lctw_stage_plan plan[LCTW_TRAINER_MAX_STAGES];
+    int n;
+    lctw_trainer_schedule(t, plan, &n);
+    lctw_json_writer w;
+    lctw_json_writer_init(&w, 0);
+    lctw_json_writer_begin_object(&w);
+    lctw_json_writer_key(&w, "total_steps");
+    lctw_json_writer_int(&w, t->cfg.total_steps);
+    lctw_json_writer_key(&w, "batch");
+    lctw_json_writer_int(&w, t->cfg.batch);
+    lctw_json_writer_key(&w, "device");
+    lctw_json_writer_string(&w, t->model->params.dev == LCTW_DEV_CUDA ? "cuda" : "cpu");
+    lctw_json_writer_key(&w, "pid");
+    lctw_json_writer_int(&w, (int64_t)getpid());
+    lctw_json_writer_key(&w, "started");
+    lctw_json_writer_int(&w, (int64_t)time(NULL));
+    lctw_json_writer_key(&w, "schedule");
+    lctw_json_writer_begin_array(&w);
+    for (int i = 0; i < n; i++) {
+        lctw_json_writer_begin_object(&w);
+        lctw_json_writer_key(&w, "stage");
+        lctw_json_writer_int(&w, plan[i].stage);
+        lctw_json_writer_key(&w, "N");
+        lctw_json_writer_int(&w, plan[i].N);
+        lctw_json_writer_key(&w, "start_step");
+        lctw_json_writer_int(&w, plan[i].start_step);
+        json_num_or_null(&w, "c", plan[i].c);
+        lctw_json_writer_end_object(&w);
+    }
+    lctw_json_writer_end_array(&w);
+    lctw_json_writer_end_object(&w);
+    char *txt = NULL;
+    size_t len;
+    LCTW_TRY(lctw_json_writer_finish(&w, &txt, &len));
+    char path[600], tmp[620];
+    snprintf(path, sizeof path, "%s/run.json", t->run_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int bad = !f || fprintf(f, "%s\n", txt) < 0;
+    if (f && fclose(f)) bad = 1;
+    free(txt);
+    if (bad || rename(tmp, path) != 0) {
+        lctw_status s = LCTW_FAIL(LCTW_EIO, "cannot write %s: %s", path, strerror(errno));
+        remove(tmp);
+        return s;
+    }
     return LCTW_OK;
 }
 

@@ -52,6 +52,15 @@ void lctw_trainer_config_paper(lctw_trainer_config *c, int64_t batch, int64_t to
 void lctw_trainer_config_ict(lctw_trainer_config *c, int64_t batch, int64_t total_steps);
 lctw_status lctw_trainer_config_check(const lctw_trainer_config *c);
 
+/* A histogram of one step's values: LCTW_STEP_HIST_BINS equal bins over [lo, hi] (the finite
+ * min and max; a value v falls in bin ⌊(v − lo)/(hi − lo)·bins⌋, the max in the last bin, all in
+ * bin 0 when lo = hi). No finite value: lo = hi = NaN, every count 0. */
+#define LCTW_STEP_HIST_BINS 64
+typedef struct lctw_step_hist {
+    double lo, hi;
+    int64_t count[LCTW_STEP_HIST_BINS];
+} lctw_step_hist;
+
 typedef struct lctw_step_metrics {
     int64_t step; /* completed steps after this one */
     int64_t N, stage;
@@ -63,6 +72,11 @@ typedef struct lctw_step_metrics {
     int64_t nan_skips;
     double step_s, samples_per_s;
     double resid_rms_p50, resid_rms_max; /* per-sample √m_j */
+    /* the batch x (normalised latents, all B·d finite values): mean, population std, excess
+     * kurtosis m4/m2² − 3 and the tails P(|x − mean| > k·std), k = 3, 5 */
+    double latent_mean, latent_std, latent_kurtosis, latent_tail3, latent_tail5;
+    lctw_step_hist latent_hist; /* of the values of x over [min, max] */
+    lctw_step_hist resid_hist;  /* of the per-sample √m_j (as frac_over_c compares with c) */
 } lctw_step_metrics;
 
 typedef struct lctw_trainer {
@@ -90,6 +104,7 @@ typedef struct lctw_trainer {
     char run_dir[512];
     FILE *csv, *jsonl;
     char last_checkpoint[512];
+    int csv_cols; /* columns written per metrics.csv row (fewer for a file with an older header) */
     char *options_meta; /* owned; stored as checkpoint metadata "lctw.options" when set (the Lua
                            layer keeps how model, data and trainer were made, to rebuild them) */
 } lctw_trainer;
@@ -100,8 +115,24 @@ lctw_status lctw_trainer_new(lctw_trainer **out, const lctw_trainer_config *cfg,
 void lctw_trainer_free(lctw_trainer *t);
 /* One step; metrics in *m (may be NULL) and t->last. A skipped step still counts as a step. */
 lctw_status lctw_trainer_step(lctw_trainer *t, lctw_step_metrics *m);
-/* Appends t->last to metrics.csv and metrics.jsonl (no-op without a run_dir). */
+/* Appends t->last to metrics.csv and metrics.jsonl (no-op without a run_dir). The trainer's
+ * constructor also writes run_dir/run.json once (atomically): {"total_steps", "batch", "device",
+ * "pid", "started" (unix time), "schedule": [{"stage" (1-based), "N", "start_step", "c"}, …]}. */
 lctw_status lctw_trainer_log(lctw_trainer *t);
+
+/* One curriculum stage of the run's plan: 1-based stage, N, the global step k where it starts
+ * (0-based: steps completed before its first step) and the c its steps use (NaN when a c
+ * callback fails). Stages that start at or after total_steps are left out (stage 1 never). */
+#define LCTW_TRAINER_MAX_STAGES 64
+typedef struct lctw_stage_plan {
+    int stage;
+    int64_t N, start_step;
+    double c;
+} lctw_stage_plan;
+/* The plan of stages for the trainer's current configuration into out[0..*n) (at most
+ * LCTW_TRAINER_MAX_STAGES). c is c(start_step, N) of the c schedule (adaptive, iCT, constant or
+ * the callback). */
+void lctw_trainer_schedule(lctw_trainer *t, lctw_stage_plan *out, int *n);
 
 /* Checkpoint: one safetensors file with the model (reference names), "ema.<i>", "optim.m",
  * "optim.v", and metadata (step, RNG offsets, data cursor, optimizer step, NaN count, configs

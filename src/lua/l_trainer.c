@@ -229,8 +229,22 @@ static void set_int(lua_State *L, const char *k, int64_t v) {
     lua_setfield(L, -2, k);
 }
 
+/* {lo=, hi=, counts={...}} (lo, hi NaN when the step had no finite value) */
+static void push_hist(lua_State *L, const char *k, const lctw_step_hist *h) {
+    lua_createtable(L, 0, 3);
+    set_num(L, "lo", h->lo);
+    set_num(L, "hi", h->hi);
+    lua_createtable(L, LCTW_STEP_HIST_BINS, 0);
+    for (int i = 0; i < LCTW_STEP_HIST_BINS; i++) {
+        lua_pushinteger(L, (lua_Integer)h->count[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "counts");
+    lua_setfield(L, -2, k);
+}
+
 static void push_metrics(lua_State *L, const lctw_step_metrics *m) {
-    lua_createtable(L, 0, 20);
+    lua_createtable(L, 0, 27);
     set_int(L, "step", m->step);
     set_int(L, "N", m->N);
     set_int(L, "stage", m->stage + 1);
@@ -251,6 +265,35 @@ static void push_metrics(lua_State *L, const lctw_step_metrics *m) {
     set_num(L, "samples_per_s", m->samples_per_s);
     set_num(L, "resid_rms_p50", m->resid_rms_p50);
     set_num(L, "resid_rms_max", m->resid_rms_max);
+    set_num(L, "latent_mean", m->latent_mean);
+    set_num(L, "latent_std", m->latent_std);
+    set_num(L, "latent_kurtosis", m->latent_kurtosis);
+    set_num(L, "latent_tail3", m->latent_tail3);
+    set_num(L, "latent_tail5", m->latent_tail5);
+    push_hist(L, "latent_hist", &m->latent_hist);
+    push_hist(L, "resid_hist", &m->resid_hist);
+}
+
+/* tr:schedule() -> {total_steps=, stages={{stage=, N=, start_step=, c=}, ...}} */
+static int t_schedule(lua_State *L) {
+    l_trainer *u = check_trainer(L, 1);
+    lctw_stage_plan plan[LCTW_TRAINER_MAX_STAGES];
+    int n;
+    u->L = L;
+    lctw_trainer_schedule(u->t, plan, &n);
+    lua_createtable(L, 0, 2);
+    set_int(L, "total_steps", u->t->cfg.total_steps);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 4);
+        set_int(L, "stage", plan[i].stage);
+        set_int(L, "N", plan[i].N);
+        set_int(L, "start_step", plan[i].start_step);
+        if (isfinite(plan[i].c)) set_num(L, "c", plan[i].c);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "stages");
+    return 1;
 }
 
 static int t_step(lua_State *L) {
@@ -363,6 +406,8 @@ static int t_index(lua_State *L) {
     else if (!strcmp(k, "total_steps")) lua_pushinteger(L, (lua_Integer)t->cfg.total_steps);
     else if (!strcmp(k, "nan_skips")) lua_pushinteger(L, (lua_Integer)t->nan_skips);
     else if (!strcmp(k, "run_dir")) lua_pushstring(L, t->run_dir);
+    else if (!strcmp(k, "device"))
+        lua_pushstring(L, t->model->params.dev == LCTW_DEV_CUDA ? "cuda" : "cpu");
     else if (!strcmp(k, "last_checkpoint")) lua_pushstring(L, t->last_checkpoint);
     else if (!strcmp(k, "N")) lua_pushinteger(L, (lua_Integer)lctw_curriculum_N(&t->cur, t->step));
     else if (!strcmp(k, "c")) {
@@ -473,9 +518,19 @@ static int t_tostring(lua_State *L) {
 static const l_reg trainer_methods[] = {
     {"step", t_step,
      "tr:step() -> metrics\n\nOne training step (ALGORITHM.md §4.3). Returns {step, N, stage, "
-     "loss, loss_ct, loss_diff, c, lr, grad_norm, frac_over_c, diff_count, ot_gain, skipped, "
-     "nan_skips, step_s, samples_per_s, …} and appends it to metrics.csv/.jsonl in run_dir. "
-     "Ctrl-C or an error leaves the trainer at the last completed step."},
+     "loss, loss_ct, loss_diff, c, lr, grad_norm, frac_over_c, frac_elem_over_c, diff_count, "
+     "ot_gain, skipped, nan_skips, step_s, samples_per_s, resid_rms_p50, resid_rms_max, "
+     "latent_mean, latent_std, latent_kurtosis, latent_tail3, latent_tail5, latent_hist, "
+     "resid_hist} and appends it to metrics.csv/.jsonl in run_dir. latent_*: the batch of "
+     "normalised latents (excess kurtosis; tailk = P(|x − mean| > k·std)); latent_hist and "
+     "resid_hist = {lo=, hi=, counts={64 bins}} of the batch values and of the per-sample "
+     "residuals √m_j (the ones frac_over_c compares with c), over [min, max]. Ctrl-C or an "
+     "error leaves the trainer at the last completed step."},
+    {"schedule", t_schedule,
+     "tr:schedule() -> {total_steps=, stages={{stage=, N=, start_step=, c=}, ...}}\n\nThe run's "
+     "plan: each curriculum stage (1-based), its N, the step where it starts (steps done before "
+     "it) and the c its steps use with the current c schedule (nil when a c function fails). "
+     "run_dir/run.json holds the same list as \"schedule\"."},
     {"save", t_save,
      "tr:save(path)\n\nWrites a checkpoint (model, EMAs, optimizer moments, step, RNG state, data "
      "cursor, configuration) as one safetensors file, atomically."},
