@@ -1,11 +1,13 @@
 -- lctw.dash — the live dashboard's training loop (lctw.dash.run; tr:run{dash=true} calls it).
--- Mirrors tr:run: one protected unit per step, stop (q/F10, on_step returning false) or Ctrl-C at
--- a step boundary with the state consistent, returns the last metrics (and "interrupted" after
+-- Mirrors tr:run: one protected unit per step, stop (F10/Esc 0, on_step returning false) or Ctrl-C
+-- at a step boundary with the state consistent, returns the last metrics (and "interrupted" after
 -- Ctrl-C). Curses is closed on every way out before anything is printed or an error re-raised.
 -- Drawing happens at most every 0.2 s; keys are polled between steps (about 20 Hz while paused).
+-- F2/Esc 2 saves a checkpoint (o.checkpoint, else run_dir/checkpoint.safetensors) between steps.
 local lctw = lctw
 local D = lctw.dash
 local methods = debug.getregistry()["lctw.Trainer"].__methods
+local prompt = require "lctw.dash_repl" -- lines typed at the prompt
 
 local function fmt_time(s)
   if s ~= s or s == math.huge then return "?" end
@@ -27,32 +29,58 @@ return function(tr, o)
   if ascii == nil then ascii = D.ascii end
   local t0, done, last, stop, paused = lctw.time(), 0, nil, false, false
   local last_draw, ckpt = -math.huge, "none"
+  -- the plan for the c panel, the device and memory for the status line, F2 saves
+  local plan = tr:schedule()
+  local device = tr.device or "cpu"
+  local function mem()
+    local mm = lctw.memory()
+    local b = device == "cuda" and mm.cuda_in_use or mm.cpu_in_use
+    if b >= 2 ^ 30 then return string.format("%.1fG", b / 2 ^ 30) end
+    return string.format("%.0fM", b / 2 ^ 20)
+  end
+  local function save_path()
+    if o.checkpoint then return o.checkpoint end
+    if tr.run_dir ~= "" then return tr.run_dir .. "/checkpoint.safetensors" end
+  end
+  local function save_now()
+    local path = save_path()
+    if not path then ckpt = "F2: no checkpoint= or run_dir"; return end
+    local ok, err = pcall(tr.save, tr, path)
+    ckpt = ok and string.format("%s@%d", path:match("[^/]*$"), tr.steps)
+      or ("save FAILED: " .. tostring(err):gsub("\n.*", ""))
+  end
 
   local function status()
     local m = last
     local el = lctw.time() - t0
     local eta = done > 0 and el / done * (steps - done) or math.huge
     if not m then return string.format("step %d/%d  starting...", tr.steps, tr.total_steps) end
-    return string.format("step %d/%d  N=%d  lr %.2g  %.0f samples/s  ETA %s  ckpt %s%s",
-      m.step, tr.total_steps, m.N, m.lr, m.samples_per_s, fmt_time(eta), ckpt,
-      m.skipped and "  [skipped: non-finite]" or "")
+    return string.format("step %d/%d  N=%d (%d/%d)  lr %.2g  %.0f samples/s  ETA %s  ckpt %s  %s %s%s",
+      m.step, tr.total_steps, m.N, m.stage, #plan.stages, m.lr, m.samples_per_s, fmt_time(eta),
+      ckpt, device, mem(), m.skipped and "  [skipped: non-finite]" or "")
   end
   local function draw()
     D._draw(status(), paused)
     last_draw = lctw.time()
   end
-  local function key(k) -- returns true when the screen should be redrawn now
+  local function key(k, text) -- returns true when the screen should be redrawn now
     if k == "quit" then stop = "key"
-    elseif k == "pause" then paused = not paused end
-    return k ~= nil and k ~= "other"
+    elseif k == "pause" then paused = not paused
+    elseif k == "save" then save_now()
+    elseif k == "line" then -- a typed line runs here, between two steps
+      draw() -- its echo shows while it runs
+      prompt.handle(text, { m = last })
+    end
+    return k ~= nil
   end
   local function keys(wait_ms)
-    local k, redraw = D._poll(wait_ms), false
+    local k, text = D._poll(wait_ms)
+    local redraw = false
     while k do
-      redraw = key(k) or redraw
-      k = D._poll(0)
+      redraw = key(k, text) or redraw
+      k, text = D._poll(0)
     end
-    if redraw then draw() end
+    if redraw or prompt.pump() then draw() end
   end
 
   local function iteration() -- one step with its drawing, keys and callbacks, as one unit
@@ -69,7 +97,10 @@ return function(tr, o)
     while paused and not stop do keys(50) end
   end
 
+  D._reset()
+  D._schedule(plan)
   D._open(ascii)
+  prompt.start{ tr = tr }
   local ok, err = pcall(function()
     draw()
     while done < steps and not stop do iteration() end
@@ -79,6 +110,7 @@ return function(tr, o)
     end
     draw()
   end)
+  prompt.stop()
   D._close()
   if not ok then
     if tostring(err):find("interrupted", 1, true) then
@@ -88,7 +120,7 @@ return function(tr, o)
     error(err, 0)
   end
   if stop == "key" and done < steps then
-    print(string.format("stopped at step %d (q pressed; tr:run{...} continues)", tr.steps))
+    print(string.format("stopped at step %d (F10 or Esc 0; tr:run{...} continues)", tr.steps))
   end
   return last
 end

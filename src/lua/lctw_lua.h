@@ -99,6 +99,8 @@ void l_trainer_open(lua_State *L);     /* lctw.trainer (C core; lua/lctw/trainer
 void l_vae_open(lua_State *L);         /* lctw.vae: decoders/encoders */
 void l_image_open(lua_State *L);       /* lctw.image: PNG/JPEG, grids */
 void l_dash_open(lua_State *L);        /* lctw.dash: the ncurses dashboard */
+void l_dash_prompt_open(lua_State *L); /* lctw.dash: the prompt's primitives */
+void l_json_open(lua_State *L);        /* lctw.json: decode/encode */
 
 /* Objects of other modules, for bindings that take them as arguments. */
 struct lctw_model;

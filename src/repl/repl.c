@@ -13,6 +13,10 @@
  *
  * Completion walks tables with lua_rawget/lua_next and follows a metatable's __index only when it
  * is a table (or its __methods table): completing never runs user code.
+ *
+ * The dashboard's prompt (src/dash/prompt.c, lua/lctw/dash_repl.lua) shares the pieces that are
+ * not about the terminal: the completion function, the history, compiling a typed chunk, and
+ * lctw_repl_docall_isolated for a line typed while training runs under lctw_repl_docall.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,8 +53,15 @@ static volatile sig_atomic_t g_int_seen; /* Ctrl-C during the current docall */
 static volatile sig_atomic_t g_int_hard; /* a second one: stop whatever the code catches */
 static volatile sig_atomic_t g_sigwinch; /* terminal resized */
 static volatile sig_atomic_t g_term_sig; /* SIGTSTP, SIGTERM or SIGHUP at the prompt */
+static volatile sig_atomic_t g_last_int; /* Ctrl-C stopped the last lctw_repl_docall* */
+static lua_State *volatile g_hook_L;     /* the thread Ctrl-C's hook goes to (NULL: g_L) */
+static char *g_hist_path;                /* NULL: no history file */
+static int g_hist_loaded;
 
 static const char REPL_KEY = 'r'; /* registry key (its address) of the lctw.repl module */
+
+static void push_repl_field(lua_State *L, const char *name);
+static int l_compile(lua_State *L);
 
 /* ---- signals and protected calls ------------------------------------------------------------ */
 
@@ -90,7 +101,8 @@ static void on_sigint(int sig) {
         if (g_int_seen) g_int_hard = 1;
         g_int_seen = 1;
         lctw_interrupt_flag = 1;
-        lua_sethook(g_L, hook_stop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+        lua_sethook(g_hook_L ? g_hook_L : g_L, hook_stop,
+                    LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
     }
 }
 
@@ -128,24 +140,32 @@ static void trim_traceback(lua_State *L) {
     }
 }
 
+/* Pushes the text of the error object at idx: itself if it is a string, else its __tostring, else
+ * a description of its type. */
+static const char *push_error_text(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    const char *msg = lua_tostring(L, idx);
+    if (msg) {
+        lua_pushvalue(L, idx);
+        return lua_tostring(L, -1);
+    }
+    if (luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_pushcfunction(L, tolstring_cf);
+        lua_pushvalue(L, idx);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
+            return lua_tostring(L, -1);
+        lua_pop(L, 1);
+        return lua_pushfstring(L, "(error object is a %s value; its __tostring failed)",
+                               luaL_typename(L, idx));
+    }
+    return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+}
+
 /* Message handler: any error object becomes a string, with a traceback. An object whose
  * __tostring fails (or returns no string) is described by its type instead. */
 static int msgh(lua_State *L) {
-    const char *msg = lua_tostring(L, 1);
-    if (msg == NULL) {
-        if (luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) {
-            lua_pop(L, 1);
-            lua_pushcfunction(L, tolstring_cf);
-            lua_pushvalue(L, 1);
-            if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
-                msg = lua_tostring(L, -1);
-            else
-                msg = lua_pushfstring(L, "(error object is a %s value; its __tostring failed)",
-                                      luaL_typename(L, 1));
-        } else {
-            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-        }
-    }
+    const char *msg = push_error_text(L, 1);
     luaL_traceback(L, L, msg, 1);
     trim_traceback(L);
     return 1;
@@ -165,10 +185,65 @@ int lctw_repl_docall(lua_State *L, int narg, int nres) {
     /* a Ctrl-C that came after the code finished must not hit the next thing we run */
     if (lua_gethook(L) == hook_stop) lua_sethook(L, NULL, 0, 0);
     lua_remove(L, base);
+    g_last_int = g_int_seen;
     return status;
 }
 
-int lctw_repl_was_interrupted(void) { return g_int_seen != 0; }
+int lctw_repl_docall_isolated(lua_State *L, int narg) {
+    int base = lua_gettop(L) - narg; /* the function */
+    lua_State *co = lua_newthread(L);
+    lua_insert(L, base); /* keeps co alive under the function */
+    if (!lua_checkstack(co, narg + 1)) {
+        lua_settop(L, base - 1);
+        lua_pushliteral(L, "too many arguments");
+        g_last_int = 0;
+        return LUA_ERRRUN;
+    }
+    lua_xmove(L, co, narg + 1);
+    /* the outer call's state, put back afterwards: its Ctrl-C is not this one's */
+    sig_atomic_t o_running = g_running, o_seen = g_int_seen, o_hard = g_int_hard;
+    sig_atomic_t o_flag = lctw_interrupt_flag;
+    lua_State *o_hook = g_hook_L;
+    lctw_interrupt_clear();
+    g_int_seen = 0;
+    g_int_hard = 0;
+    g_hook_L = co;
+    g_running = 1;
+    int nres = 0;
+    int status = lua_resume(co, L, narg, &nres);
+    g_running = o_running;
+    g_hook_L = o_hook;
+    int seen = g_int_seen;
+    g_int_seen = o_seen;
+    g_int_hard = o_hard;
+    lctw_interrupt_flag = o_flag; /* this code's Ctrl-C stopped only this code */
+    lua_sethook(co, NULL, 0, 0);
+    if (status == LUA_OK && !lua_checkstack(L, nres + 1)) {
+        lua_settop(L, base);
+        lua_pushliteral(L, "too many results");
+        status = LUA_ERRRUN;
+    } else if (status == LUA_OK) {
+        lua_xmove(co, L, nres);
+    } else {
+        if (status == LUA_YIELD) {
+            lua_pushliteral(L, "attempt to yield from outside a coroutine");
+        } else {
+            /* co's stack is not unwound: its frames give the traceback */
+            lua_xmove(co, L, 1); /* the error object */
+            const char *msg = push_error_text(L, -1);
+            luaL_traceback(L, co, msg, 0);
+            trim_traceback(L);
+            lua_replace(L, -3);
+            lua_pop(L, 1);
+        }
+        lua_resetthread(co); /* closes its pending to-be-closed variables */
+    }
+    lua_remove(L, base); /* co */
+    g_last_int = seen;
+    return status == LUA_YIELD ? LUA_ERRRUN : status;
+}
+
+int lctw_repl_was_interrupted(void) { return g_last_int != 0; }
 
 int lctw_repl_report(lua_State *L, int status, const char *progname) {
     if (status == LUA_OK) return status;
@@ -301,7 +376,11 @@ static int l_complete(lua_State *L) {
         if (text[i] == '.' || text[i] == ':') sep = text + i;
     const char *pre = sep ? sep + 1 : text;
     size_t pl = (size_t)(text + n - pre);
-    lua_pushglobaltable(L);
+    push_repl_field(L, "scope"); /* the dashboard's names (tr, m) over the globals */
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushglobaltable(L);
+    }
     if (sep) {
         /* resolve the path before sep: identifiers joined by '.' */
         const char *p = text;
@@ -369,13 +448,14 @@ static int complete_protected(lua_State *L) {
     return 1;
 }
 
-static char **complete_cb(const char *text, int start, int end) {
+char **lctw_repl_completion(const char *text, int start, int end) {
     (void)start;
     (void)end;
     rl_attempted_completion_over = 1; /* never fall back to file names */
     rl_completion_append_character = '\0';
     rl_completion_suppress_append = 1;
     lua_State *L = g_L;
+    if (!L) return NULL; /* lctw_repl_init not called */
     int top = lua_gettop(L);
     if (!lua_checkstack(L, 8)) return NULL;
     lua_pushcfunction(L, complete_protected);
@@ -425,6 +505,15 @@ static char **complete_cb(const char *text, int start, int end) {
     return m;
 }
 
+const char lctw_repl_word_breaks[] = " \t\n\"'`@$><=;|&{}()[],+-*/%^~#!?";
+
+const char *lctw_repl_match_tail(const char *match) {
+    const char *t = match;
+    for (const char *p = match; *p && p[1]; p++) /* a table's own trailing '.' stays in its name */
+        if (*p == '.' || *p == ':') t = p + 1;
+    return t;
+}
+
 /* Lists matches by their last component ("zeros(" rather than "lctw.tensor.zeros("). */
 static void display_cb(char **matches, int num, int max_length) {
     (void)max_length;
@@ -432,11 +521,8 @@ static void display_cb(char **matches, int num, int max_length) {
     if (!tails) return;
     int maxl = 0;
     for (int i = 0; i <= num; i++) {
-        char *s = matches[i], *t = s;
-        for (char *p = s; *p && p[1]; p++) /* a table's own trailing '.' stays in its name */
-            if (*p == '.' || *p == ':') t = p + 1;
-        tails[i] = t;
-        int l = (int)strlen(t);
+        tails[i] = (char *)lctw_repl_match_tail(matches[i]);
+        int l = (int)strlen(tails[i]);
         if (i > 0 && l > maxl) maxl = l;
     }
     rl_display_match_list(tails, num, maxl);
@@ -466,6 +552,13 @@ void lctw_repl_init(lua_State *L) {
               "tables (never calling code), and keywords. A function ends in \"(\", a table in "
               "\".\".");
     lua_setfield(L, -2, "complete");
+    lua_pushcfunction(L, l_compile);
+    l_sethelp(L, -1,
+              "repl.compile(chunk) -> f | nil, message | false\n\nCompiles typed input as the "
+              "REPL does: `return <chunk>` first, then the statement; \"=expr\"; \"?x\" for "
+              "help(x). false: the chunk is incomplete (its syntax error is at <eof>) and "
+              "continues on the next line.");
+    lua_setfield(L, -2, "compile");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &REPL_KEY);
 }
 
@@ -497,9 +590,8 @@ void lctw_repl_push_version(lua_State *L) {
 
 typedef struct {
     lua_State *L;
-    int tty;         /* stdin is a terminal: readline, prompts, history */
-    char *hist_path; /* NULL: no history file */
-    char *buf;       /* the chunk typed so far */
+    int tty;   /* stdin is a terminal: readline, prompts, history */
+    char *buf; /* the chunk typed so far */
     size_t len, cap;
     int pending; /* buf holds an incomplete chunk */
 } repl;
@@ -530,6 +622,15 @@ static char *read_tty(const char *prompt, int *cancelled) {
     pthread_sigmask(SIG_BLOCK, &block, &old); /* delivered only inside pselect: no lost wake-up */
     for (int i = 0; i < NTERM; i++)
         sigaction(term_sigs[i], &sa, &saved[i]);
+    /* SIGWINCH is ours only at the prompt: a dashboard run from a line needs curses' handler,
+     * which curses installs only over the default one */
+    struct sigaction wa, saved_winch;
+    memset(&wa, 0, sizeof wa);
+    wa.sa_handler = on_sigwinch;
+    sigemptyset(&wa.sa_mask);
+    wa.sa_flags = SA_RESTART;
+    sigaction(SIGWINCH, &wa, &saved_winch);
+    if (rl_instream) rl_reset_screen_size(); /* readline is set up; code may have resized */
     g_term_sig = 0;
     g_sigint = 0;
     g_line = NULL;
@@ -581,6 +682,7 @@ static char *read_tty(const char *prompt, int *cancelled) {
     }
     for (int i = 0; i < NTERM; i++)
         sigaction(term_sigs[i], &saved[i], NULL);
+    sigaction(SIGWINCH, &saved_winch, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return g_line;
 }
@@ -616,28 +718,31 @@ static char *path_from_env(const char *var, const char *file) {
     return p;
 }
 
-static void history_start(repl *r) {
+void lctw_repl_history_load(void) {
+    if (g_hist_loaded) return;
+    g_hist_loaded = 1;
     /* each entry is written after a "#<time>" line, so a multi-line chunk reads back as one */
     history_comment_char = '#';
     history_write_timestamps = 1;
     history_multiline_entries = 1;
     stifle_history(HISTORY_MAX);
-    r->hist_path = path_from_env("LCTW_HISTORY", ".lctw_history");
-    if (!r->hist_path) return;
-    if (read_history(r->hist_path) == 0 && history_base > 1)
-        write_history(r->hist_path); /* it held more than HISTORY_MAX entries: keep the newest */
+    g_hist_path = path_from_env("LCTW_HISTORY", ".lctw_history");
+    if (!g_hist_path) return;
+    if (read_history(g_hist_path) == 0 && history_base > 1)
+        write_history(g_hist_path); /* it held more than HISTORY_MAX entries: keep the newest */
 }
 
-static void history_add(repl *r, const char *chunk) {
+void lctw_repl_history_add(const char *chunk) {
     if (!chunk[strspn(chunk, " \t\r\n")]) return;
     HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
     if (last && !strcmp(last->line, chunk)) return;
     add_history(chunk);
-    if (!r->hist_path) return;
-    int fd = open(r->hist_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    using_history(); /* Up starts from this entry (a prompt may already be waiting) */
+    if (!g_hist_path) return;
+    int fd = open(g_hist_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (fd >= 0) {
         close(fd);
-        append_history(1, r->hist_path); /* now, so a killed session keeps its history */
+        append_history(1, g_hist_path); /* now, so a killed session keeps its history */
     }
 }
 
@@ -681,12 +786,9 @@ static int load_with_prefix(lua_State *L, const char *prefix, const char *s, siz
     return st;
 }
 
-/* Compiles the chunk in r->buf. Returns 1 with a function pushed, 0 with an error message
- * pushed, or -1 (nothing pushed) when it is incomplete. */
-static int compile(repl *r) {
-    lua_State *L = r->L;
-    const char *s = r->buf + strspn(r->buf, " \t");
-    size_t n = r->len - (size_t)(s - r->buf);
+int lctw_repl_compile(lua_State *L, const char *chunk, size_t len) {
+    const char *s = chunk + strspn(chunk, " \t");
+    size_t n = len - (size_t)(s - chunk);
     if (s[0] == '?') { /* ?x -> help(x) */
         s++;
         n--;
@@ -717,6 +819,21 @@ static int compile(repl *r) {
     if (luaL_loadbuffer(L, s, n, CHUNKNAME) == LUA_OK) return 1;
     if (is_incomplete(L) || ret_incomplete) return lua_pop(L, 1), -1;
     return 0;
+}
+
+/* Compiles the chunk in r->buf (see lctw_repl_compile). */
+static int compile(repl *r) { return lctw_repl_compile(r->L, r->buf, r->len); }
+
+/* compile(chunk) -> f | nil, message | false (incomplete) */
+static int l_compile(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    int c = lctw_repl_compile(L, s, n);
+    if (c > 0) return 1;
+    if (c < 0) return lua_pushboolean(L, 0), 1;
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
 }
 
 static int ends_with_semicolon(const repl *r) {
@@ -798,7 +915,7 @@ static void handle_line(repl *r, const char *line) {
         return;
     }
     r->pending = 0;
-    if (r->tty) history_add(r, r->buf);
+    if (r->tty) lctw_repl_history_add(r->buf);
     if (c == 0) {
         lctw_repl_report(r->L, LUA_ERRSYNTAX, NULL);
         return;
@@ -850,17 +967,12 @@ void lctw_repl_run(lua_State *L, int version_shown) {
         rl_readline_name = "lctw";
         rl_catch_signals = 0;
         rl_catch_sigwinch = 0;
-        rl_attempted_completion_function = complete_cb;
+        rl_change_environment = 0; /* no LINES/COLUMNS: they would pin a later dashboard's size */
+        rl_attempted_completion_function = lctw_repl_completion;
         rl_completion_display_matches_hook = display_cb;
-        rl_basic_word_break_characters = " \t\n\"'`@$><=;|&{}()[],+-*/%^~#!?";
-        rl_completer_word_break_characters = (char *)rl_basic_word_break_characters;
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_sigwinch;
-        sigemptyset(&sa.sa_mask);
-        sa.sa_flags = SA_RESTART;
-        sigaction(SIGWINCH, &sa, NULL);
-        history_start(&r);
+        rl_basic_word_break_characters = lctw_repl_word_breaks;
+        rl_completer_word_break_characters = lctw_repl_word_breaks;
+        lctw_repl_history_load();
     }
     for (;;) {
         int cancelled = 0;
@@ -893,11 +1005,4 @@ void lctw_repl_run(lua_State *L, int version_shown) {
     }
     fflush(stdout);
     free(r.buf);
-    free(r.hist_path);
-    if (r.tty) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_DFL;
-        sigaction(SIGWINCH, &sa, NULL);
-    }
 }

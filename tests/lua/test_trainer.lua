@@ -195,7 +195,7 @@ T.case("option errors name the problem", function()
   T.errors(function() new{data = lctw.data.synthetic{n = 16, shape = {4, 16, 16}}} end, "model takes")
 end)
 
--- [H1] per-step batch statistics, run.json and tr:schedule() ---------------------------------
+-- per-step batch statistics, run.json and tr:schedule() ---------------------------------
 
 local function flatten(t, out)
   out = out or {}

@@ -1,7 +1,9 @@
 /* test_dash_layout.c — the dashboard's pure parts without a terminal: panel layout for several
- * terminal sizes (every cell covered exactly once, the size message below the minimum) and
- * charts rendered into small character grids, compared with grids derived by hand from the
- * mapping row = round((hi − v)/(hi − lo)·(dots − 1)) and the braille dot numbering. */
+ * terminal sizes, with and without the prompt rows (every cell covered exactly once, the size
+ * message below the minimum), and line charts and histograms rendered into small character
+ * grids, compared with grids derived by hand from the mapping
+ * row = round((hi − v)/(hi − lo)·(dots − 1)) and the braille dot numbering. The panels' newer
+ * chart functions are tested in test_dash_chart.c. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -9,14 +11,15 @@
 #include "dash/layout.h"
 #include "test.h"
 
-/* Each cell of the cols×rows screen must belong to exactly one of the five regions. */
-static void check_cover(int cols, int rows) {
+/* Each cell of the cols×rows screen must belong to exactly one of the regions. */
+static void check_cover(int cols, int rows, int prompt) {
     lctw_dash_layout l;
-    CHECK(lctw_dash_layout_compute(cols, rows, &l), "%dx%d rejected: %s", cols, rows, l.msg);
+    CHECK(lctw_dash_layout_compute(cols, rows, prompt, &l), "%dx%d rejected: %s", cols, rows,
+          l.msg);
     if (!l.ok) return;
     unsigned char *cov = calloc((size_t)cols * rows, 1);
-    lctw_dash_rect r[5] = {l.status, l.loss, l.c, l.hist, l.keys};
-    for (int k = 0; k < 5; k++) {
+    lctw_dash_rect r[7] = {l.status, l.loss, l.c, l.hist, l.output, l.prompt, l.keys};
+    for (int k = 0; k < 7; k++) {
         CHECK(r[k].y >= 0 && r[k].x >= 0 && r[k].y + r[k].h <= rows && r[k].x + r[k].w <= cols,
               "%dx%d: region %d (%d,%d %dx%d) outside the screen", cols, rows, k, r[k].y, r[k].x,
               r[k].w, r[k].h);
@@ -27,50 +30,94 @@ static void check_cover(int cols, int rows) {
     int bad = 0;
     for (int i = 0; i < cols * rows; i++)
         bad += cov[i] != 1;
-    CHECK(bad == 0, "%dx%d: %d cells covered 0 or >1 times", cols, rows, bad);
-    /* panels big enough for a chart: border + labels + at least 8 rows/20 columns between them */
-    CHECK(l.loss.h >= 10 && l.c.h >= 10 && l.hist.h >= 10, "%dx%d: panel heights %d %d %d", cols,
-          rows, l.loss.h, l.c.h, l.hist.h);
+    CHECK(bad == 0, "%dx%d%s: %d cells covered 0 or >1 times", cols, rows,
+          prompt ? "" : " (no prompt)", bad);
+    /* panels big enough for a chart: border + labels + at least 7 rows/20 columns between them */
+    CHECK(l.loss.h >= 9 && l.c.h >= 9 && l.hist.h >= 9, "%dx%d: panel heights %d %d %d", cols, rows,
+          l.loss.h, l.c.h, l.hist.h);
     CHECK(l.c.w >= 40 && l.hist.w >= 40, "%dx%d: panel widths %d %d", cols, rows, l.c.w, l.hist.w);
+    if (prompt) {
+        CHECK(l.output.h >= 3 && l.prompt.h == 1 && l.prompt.y == rows - 2 && l.keys.y == rows - 1,
+              "%dx%d: output %d rows, prompt row %d, keys row %d", cols, rows, l.output.h,
+              l.prompt.y, l.keys.y);
+    } else {
+        CHECK(l.output.h == 0 && l.prompt.h == 0 && l.keys.y == rows - 1,
+              "%dx%d without prompt: output %d rows, prompt %d rows", cols, rows, l.output.h,
+              l.prompt.h);
+    }
     CHECK(l.help.y >= 0 && l.help.x >= 0 && l.help.y + l.help.h <= rows &&
-              l.help.x + l.help.w <= cols,
-          "%dx%d: help overlay outside", cols, rows);
+              l.help.x + l.help.w <= cols && l.help.h >= 18,
+          "%dx%d: help overlay outside or too short (%d rows)", cols, rows, l.help.h);
     free(cov);
 }
 
 static void t_layout_80x24(void) {
-    check_cover(80, 24);
+    check_cover(80, 24, 1);
     lctw_dash_layout l;
-    lctw_dash_layout_compute(80, 24, &l);
-    CHECK(l.status.y == 0 && l.status.h == 1 && l.keys.y == 23, "status row %d, keys row %d",
-          l.status.y, l.keys.y);
-    CHECK(l.loss.y == 1 && l.loss.w == 80 && l.loss.h == 11, "loss %d,%d %dx%d", l.loss.y, l.loss.x,
+    lctw_dash_layout_compute(80, 24, 1, &l);
+    /* 24 = status 1 + loss 9 + c|hist 9 + output 3 + prompt 1 + keys 1 */
+    CHECK(l.status.y == 0 && l.status.h == 1 && l.keys.y == 23 && l.prompt.y == 22,
+          "status row %d, prompt row %d, keys row %d", l.status.y, l.prompt.y, l.keys.y);
+    CHECK(l.loss.y == 1 && l.loss.w == 80 && l.loss.h == 9, "loss %d,%d %dx%d", l.loss.y, l.loss.x,
           l.loss.w, l.loss.h);
-    CHECK(l.c.x == 0 && l.hist.x == 40 && l.c.y == 12 && l.hist.h == 11, "c x %d, hist x %d y %d",
-          l.c.x, l.hist.x, l.hist.y);
+    CHECK(l.c.x == 0 && l.hist.x == 40 && l.c.y == 10 && l.hist.h == 9,
+          "c x %d, hist x %d y %d h %d", l.c.x, l.hist.x, l.hist.y, l.hist.h);
+    CHECK(l.output.y == 19 && l.output.h == 3 && l.output.w == 80, "output %d,%d %dx%d", l.output.y,
+          l.output.x, l.output.w, l.output.h);
     lctw_dash_rect in = lctw_dash_rect_inner(l.loss, 9);
-    CHECK(in.y == 2 && in.x == 10 && in.h == 9 && in.w == 69, "inner %d,%d %dx%d", in.y, in.x, in.w,
+    CHECK(in.y == 2 && in.x == 10 && in.h == 7 && in.w == 69, "inner %d,%d %dx%d", in.y, in.x, in.w,
           in.h);
 }
 
+static void t_layout_80x24_no_prompt(void) {
+    check_cover(80, 24, 0);
+    lctw_dash_layout l;
+    lctw_dash_layout_compute(80, 24, 0, &l);
+    /* the panels take the output and prompt rows: 24 = 1 + 11 + 11 + 1 */
+    CHECK(l.loss.h == 11 && l.c.y == 12 && l.c.h == 11 && l.keys.y == 23 && !l.has_prompt,
+          "loss h %d, c y %d h %d, keys %d", l.loss.h, l.c.y, l.c.h, l.keys.y);
+}
+
 static void t_layout_200x50(void) {
-    check_cover(200, 50);
-    check_cover(81, 25);
-    check_cover(333, 97);
+    check_cover(200, 50, 1);
+    check_cover(200, 50, 0);
+    lctw_dash_layout l;
+    lctw_dash_layout_compute(200, 50, 1, &l);
+    /* output 3 + (50 − 24)/4 = 9 rows; panels 50 − 1 − 11 = 38 = 19 + 19 */
+    CHECK(l.output.h == 9 && l.output.y == 39 && l.loss.h == 19 && l.c.h == 19 && l.hist.w == 100,
+          "output %d at %d, loss %d, c %d, hist w %d", l.output.h, l.output.y, l.loss.h, l.c.h,
+          l.hist.w);
+    check_cover(81, 25, 1);
+    check_cover(333, 97, 1);
+    check_cover(333, 97, 0);
 }
 
 static void t_layout_too_small(void) {
     lctw_dash_layout l;
     int sizes[][2] = {{40, 10}, {79, 24}, {80, 23}, {0, 0}, {1000, 5}};
-    for (int i = 0; i < 5; i++) {
-        int ok = lctw_dash_layout_compute(sizes[i][0], sizes[i][1], &l);
-        char want[32];
-        snprintf(want, sizeof want, "%dx%d", sizes[i][0], sizes[i][1]);
-        CHECK(!ok && !l.ok, "%s accepted", want);
-        CHECK(strstr(l.msg, "too small") && strstr(l.msg, want) && strstr(l.msg, "80x24"),
-              "message for %s: '%s'", want, l.msg);
+    for (int p = 0; p < 2; p++) {
+        for (int i = 0; i < 5; i++) {
+            int ok = lctw_dash_layout_compute(sizes[i][0], sizes[i][1], p, &l);
+            char want[32];
+            snprintf(want, sizeof want, "%dx%d", sizes[i][0], sizes[i][1]);
+            CHECK(!ok && !l.ok, "%s accepted", want);
+            CHECK(strstr(l.msg, "too small") && strstr(l.msg, want) && strstr(l.msg, "80x24"),
+                  "message for %s: '%s'", want, l.msg);
+        }
     }
-    test_detail("'%s'", (lctw_dash_layout_compute(40, 10, &l), l.msg));
+    test_detail("'%s'", (lctw_dash_layout_compute(40, 10, 1, &l), l.msg));
+}
+
+static void t_layout_split(void) {
+    lctw_dash_rect r = {2, 1, 7, 78};
+    lctw_dash_rect a = lctw_dash_rect_split_h(r, 2, 0, 1), b = lctw_dash_rect_split_h(r, 2, 1, 1);
+    /* 78 − 1 gap = 77 = 39 + 38 */
+    CHECK(a.y == 2 && a.x == 1 && a.w == 39 && a.h == 7, "a %d,%d %dx%d", a.y, a.x, a.w, a.h);
+    CHECK(b.x == 41 && b.w == 38 && b.h == 7, "b %d,%d %dx%d", b.y, b.x, b.w, b.h);
+    lctw_dash_rect c = lctw_dash_rect_split_h(r, 3, 2, 0); /* 26 each */
+    CHECK(c.x == 53 && c.w == 26, "c %d %d", c.x, c.w);
+    lctw_dash_rect one = lctw_dash_rect_split_h(r, 1, 0, 5);
+    CHECK(one.x == 1 && one.w == 78, "one part %d %d", one.x, one.w);
 }
 
 /* Renders y into a w×h grid and compares each row with want[]. */
@@ -216,8 +263,10 @@ static void t_chart_errors(void) {
 
 int main(void) {
     RUN(t_layout_80x24);
+    RUN(t_layout_80x24_no_prompt);
     RUN(t_layout_200x50);
     RUN(t_layout_too_small);
+    RUN(t_layout_split);
     RUN(t_chart_ascii_line);
     RUN(t_chart_braille_line);
     RUN(t_chart_nan_gap);
