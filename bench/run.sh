@@ -2,7 +2,8 @@
 # make bench — the benchmarks, results recorded by hand in bench/RESULTS.md (date, machine,
 # command).
 #
-#   1. bench/*.lua with bin/lctw (if any)
+#   1. bench/*.lua with bin/lctw (if any): bench/ot.lua (OT assignment), bench/dash_overhead.lua
+#      (the live dashboard's cost; it runs its children under util-linux `script` for a terminal)
 #   2. $BUILD/bench/bench_models (bench/bench_models.c): U-Net and DiT-S/2 on the CPU, forward and
 #      forward+backward time per sample
 #   3. bench/torch_models.py: the same models in PyTorch (scripts/lctw_ref.py), when
@@ -12,7 +13,8 @@
 # Installs nothing. Knobs (environment): BENCH_THREADS (2), BENCH_BATCH (8), BENCH_ITERS (5),
 # BENCH_WARMUP (2), BENCH_MODELS (all | unet | dit), BENCH_REPEAT (1: runs of each side,
 # alternating; the table takes the median over runs of each run's median), BENCH_TORCH (1; 0
-# skips PyTorch), BENCH_PROFILE (0; 1 adds lctw's backward time by op).
+# skips PyTorch), BENCH_PROFILE (0; 1 adds lctw's backward time by op), BENCH_DASH (1; 0 skips
+# bench/dash_overhead.lua), BENCH_DASH_STEPS/_ROUNDS/_MODEL (see that file).
 set -u
 cd "$(dirname "$0")/.."
 LCTW=${LCTW:-bin/lctw}
@@ -31,6 +33,10 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (timings are wall clock: other work on the machine slows them)"
 for b in bench/*.lua; do
   [ -f "$b" ] || continue
+  if [ "$b" = bench/dash_overhead.lua ] && [ "${BENCH_DASH:-1}" = 0 ]; then
+    echo "== $b skipped (BENCH_DASH=0)"
+    continue
+  fi
   echo "== $b"
   "$LCTW" "$b" || { echo "bench $b failed"; status=1; }
 done

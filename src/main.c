@@ -5,7 +5,9 @@
  * stdin not a terminal, stdin is the script. The global `arg` holds the script at arg[0], its
  * arguments at 1.., the interpreter and options at negative indices. An uncaught error prints
  * "lctw: message" and a traceback on stderr and the exit status is 1 (130 after Ctrl-C).
- * lctw's own additions: -e runs a file when its argument names one (`lctw -e train.lua`), -h.
+ * lctw's own additions: -e runs a file when its argument names one (`lctw -e train.lua`), -h,
+ * --dash/--ascii, and --attach RUN_DIR (the dashboard of a run in another process, instead of a
+ * script or the REPL: lua/lctw/attach.lua).
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,13 +19,14 @@
 
 #define PROGNAME "lctw"
 
-enum { HAS_E = 1, HAS_I = 2, HAS_V = 4, HAS_H = 8, HAS_DASH = 16, HAS_ASCII = 32 };
+enum { HAS_E = 1, HAS_I = 2, HAS_V = 4, HAS_H = 8, HAS_DASH = 16, HAS_ASCII = 32, HAS_ATTACH = 64 };
 
-static int g_interrupted; /* an error came from Ctrl-C: exit status 130 */
+static int g_interrupted;        /* an error came from Ctrl-C: exit status 130 */
+static const char *g_attach_dir; /* --attach DIR */
 
 static void print_usage(FILE *f, const char *bad) {
     if (bad) {
-        if ((bad[1] == 'e' || bad[1] == 'l') && bad[2] == 0)
+        if (((bad[1] == 'e' || bad[1] == 'l') && bad[2] == 0) || !strcmp(bad, "--attach"))
             fprintf(f, "%s: '%s' needs an argument\n", PROGNAME, bad);
         else
             fprintf(f, "%s: unrecognized option '%s'\n", PROGNAME, bad);
@@ -39,6 +42,9 @@ static void print_usage(FILE *f, const char *bad) {
             "  -h, --help    show this help\n"
             "  --dash        tr:run shows the live dashboard (lctw.dash.default = true)\n"
             "  --ascii       the dashboard uses ASCII glyphs only (lctw.dash.ascii = true)\n"
+            "  --attach DIR  show the dashboard of the run writing DIR/metrics.jsonl (another\n"
+            "                process; read-only; q/F10/Ctrl-C detach); progress lines if stdout\n"
+            "                is not a terminal\n"
             "  --            stop handling options\n"
             "  -             run stdin as the script and stop handling options\n"
             "Commands:\n"
@@ -70,6 +76,16 @@ static int collect_args(int argc, char **argv, int *script, int *bad) {
             }
             if (!strcmp(a, "--dash") || !strcmp(a, "--ascii")) {
                 flags |= a[2] == 'd' ? HAS_DASH : HAS_ASCII;
+                break;
+            }
+            if (!strcmp(a, "--attach") || !strncmp(a, "--attach=", 9)) {
+                if (a[8] == '=') {
+                    g_attach_dir = a + 9;
+                } else {
+                    if (i + 1 >= argc) return *bad = i, -1;
+                    g_attach_dir = argv[++i];
+                }
+                flags |= HAS_ATTACH;
                 break;
             }
             if (a[2]) return *bad = i, -1;
@@ -198,6 +214,32 @@ static int run_script(lua_State *L, char **argv) {
     return report(L, st);
 }
 
+/* --attach DIR: lctw.attach.main(dir, ascii) -> true | nil, message (a plain "lctw: message",
+ * exit status 1, for a missing directory). Ctrl-C and q detach with status 0. */
+static int run_attach(lua_State *L, const char *script, int flags) {
+    if (script) {
+        fprintf(stderr, "%s: --attach takes no script (got '%s')\n", PROGNAME, script);
+        return 0;
+    }
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "lctw.attach");
+    int st = docall(L, 1, 1);
+    if (st == LUA_OK) {
+        lua_getfield(L, -1, "main");
+        lua_pushstring(L, g_attach_dir);
+        lua_pushboolean(L, flags & HAS_ASCII);
+        st = docall(L, 2, 2);
+    }
+    if (!report(L, st)) return 0;
+    if (!lua_toboolean(L, -2)) {
+        fflush(stdout);
+        fprintf(stderr, "%s: %s\n", PROGNAME, luaL_optstring(L, -1, "--attach failed"));
+        return 0;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int pmain(lua_State *L) {
     int argc = (int)lua_tointeger(L, 1);
     char **argv = lua_touserdata(L, 2);
@@ -245,6 +287,7 @@ static int pmain(lua_State *L) {
         return 1;
     }
     if (!run_args(L, argv, script)) return 0;
+    if (flags & HAS_ATTACH) return run_attach(L, script < argc ? argv[script] : NULL, flags);
     if (script < argc && !run_script(L, argv + script)) return 0;
     if (flags & HAS_I) {
         lctw_repl_run(L, flags & HAS_V);

@@ -54,5 +54,6 @@ lctw._set_help(help, "help(x)\n\nShows the help text of an lctw function, module
 
 require "lctw.tensor"
 require "lctw.trainer"
+require "lctw.attach" -- lctw.dash.attach
 
 return lctw

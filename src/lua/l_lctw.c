@@ -183,6 +183,7 @@ int lctw_lua_open(lua_State *L) {
     open_module(L, "vae", l_vae_open);
     open_module(L, "image", l_image_open);
     open_module(L, "dash", l_dash_open);
+    open_module(L, "json", l_json_open);
     lua_pushvalue(L, -1);
     lua_setglobal(L, "lctw");
     /* package.loaded["lctw"] = lctw, so require "lctw" works too */

@@ -147,15 +147,15 @@ interrupt_case() { # name, lua code that prints "go" and then loops
     local name=$1 code=$2
     "$LCTW" -e "$code" >"$tmp/int.out" 2>"$tmp/int.err" &
     local pid=$! i
-    for i in $(seq 100); do grep -q go "$tmp/int.out" 2>/dev/null && break; sleep 0.05; done
+    for i in $(seq 400); do grep -q go "$tmp/int.out" 2>/dev/null && break; sleep 0.05; done
     kill -INT $pid 2>/dev/null
     sleep 0.2
     kill -INT $pid 2>/dev/null # a second Ctrl-C must not kill it either
-    for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+    for i in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
     if kill -0 $pid 2>/dev/null; then
         kill -9 $pid
         wait $pid 2>/dev/null
-        fail "$name" "still running 5 s after SIGINT"
+        fail "$name" "still running 15 s after SIGINT"
         return
     fi
     wait $pid
