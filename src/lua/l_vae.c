@@ -25,6 +25,19 @@ static int l_vae_load(lua_State *L) {
     b->v = NULL;
     luaL_setmetatable(L, VAE_MT);
     L_TRY(L, lctw_vae_load(&b->v, path));
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "device");
+        lctw_device dev = l_checkdevice(L, -1, LCTW_DEV_CPU);
+        lua_pop(L, 1);
+        L_TRY(L, lctw_vae_to(b->v, dev));
+    }
+    return 1;
+}
+
+static int l_vae_to(lua_State *L) {
+    lctw_vae *v = check_vae(L, 1);
+    L_TRY(L, lctw_vae_to(v, l_checkdevice(L, 2, LCTW_DEV_CPU)));
+    lua_settop(L, 1);
     return 1;
 }
 
@@ -61,9 +74,10 @@ static int l_vae_tostring(lua_State *L) {
         lua_pushliteral(L, "<lctw.VAE (freed)>");
         return 1;
     }
-    lua_pushfstring(L, "<lctw.VAE %s | %d latent channels | images in [%f, %f] | %s>",
+    lua_pushfstring(L, "<lctw.VAE %s | %d latent channels | images in [%f, %f] | %s | %s>",
                     lctw_vae_kind_name(b->v->kind), b->v->latent_channels, (double)b->v->range_lo,
-                    (double)b->v->range_hi, b->v->path);
+                    (double)b->v->range_hi, b->v->dev == LCTW_DEV_CUDA ? "cuda" : "cpu",
+                    b->v->path);
     return 1;
 }
 
@@ -87,6 +101,8 @@ static int l_vae_index(lua_State *L) {
         lua_pushnumber(L, v->latent_scale);
     } else if (!strcmp(k, "path")) {
         lua_pushstring(L, v->path);
+    } else if (!strcmp(k, "device")) {
+        lua_pushstring(L, v->dev == LCTW_DEV_CUDA ? "cuda" : "cpu");
     } else if (!strcmp(k, "is_decoder")) {
         lua_pushboolean(L, lctw_vae_is_decoder(v));
     } else {
@@ -97,7 +113,8 @@ static int l_vae_index(lua_State *L) {
 
 static const l_reg vae_funcs[] = {
     {"load", l_vae_load,
-     "lctw.vae.load(path) -> vae\n\nLoads a latent decoder or encoder from safetensors weights "
+     "lctw.vae.load(path [, {device=\"cpu\"|\"cuda\"}]) -> vae\n\nLoads a latent decoder or "
+     "encoder from safetensors weights "
      "and detects its kind from the tensor names: VAElight decoder/encoder (SD1, 4 latent "
      "channels, images in [-1, 1]) or TAESD decoder/encoder (any latent channel count, e.g. "
      "TAEF2's 32; images in [0, 1]). Example: "
@@ -109,10 +126,14 @@ static const l_reg vae_methods[] = {
     {"decode", l_vae_decode,
      "vae:decode(latents) -> images\n\nN×C×h×w (or C×h×w) latents in the space of the data files "
      "(SD1 latents ×0.18215: the decoder divides by it itself) -> N×3×8h×8w images in vae.range "
-     "([-1, 1] for VAElight, ≈[0, 1] for TAESD; clamp for display). CPU, float32."},
+     "([-1, 1] for VAElight, ≈[0, 1] for TAESD; clamp for display), float32 on the CPU; runs on "
+     "vae.device (chunks of latents are copied there)."},
     {"encode", l_vae_encode,
      "vae:encode(images) -> latents\n\nN×3×H×W (or 3×H×W) images in vae.range, H and W multiples "
      "of 8 -> N×C×H/8×W/8 latents in the space of the data files (SD1: ×0.18215)."},
+    {"to", l_vae_to,
+     "vae:to(\"cpu\"|\"cuda\") -> vae\n\nMoves the weights (all or none); decode/encode then "
+     "run on that device. vae.device says where they are."},
     {"free", l_vae_free, "vae:free()\n\nReleases the weights now."},
     {NULL, NULL, NULL},
 };

@@ -44,6 +44,25 @@ void lctw_vae_free(lctw_vae *v) {
     free(v);
 }
 
+lctw_status lctw_vae_to(lctw_vae *v, lctw_device dev) {
+    if (v->dev == dev) return LCTW_OK;
+    lctw_tensor **moved = calloc((size_t)v->n, sizeof *moved);
+    if (!moved && v->n) return LCTW_FAIL(LCTW_ENOMEM, "%s: out of memory", v->path);
+    lctw_status s = LCTW_OK;
+    for (int i = 0; s == LCTW_OK && i < v->n; i++) s = lctw_tensor_to(&moved[i], v->w[i], dev);
+    for (int i = 0; i < v->n; i++) { /* keep one side whole, release the other */
+        if (s != LCTW_OK) {
+            lctw_tensor_release(moved[i]);
+            continue;
+        }
+        lctw_tensor_release(v->w[i]);
+        v->w[i] = moved[i];
+    }
+    free(moved);
+    if (s == LCTW_OK) v->dev = dev;
+    return s;
+}
+
 static lctw_tensor *get(const lctw_vae *v, const char *name) {
     for (int i = 0; i < v->n; i++)
         if (!strcmp(v->names[i], name)) return v->w[i];
@@ -404,21 +423,23 @@ static lctw_status taesd_encode(lctw_ctx *c, const lctw_vae *v, lctw_tensor *x, 
 
 typedef lctw_status (*fwd_fn)(lctw_ctx *, const lctw_vae *, lctw_tensor *, lctw_tensor **);
 
-/* Runs fn over chunks of samples of x (N, Cin, H, W; CPU contiguous) into out (N, Cout, Ho, Wo). */
+/* Runs fn over chunks of samples of x (N, Cin, H, W; CPU contiguous) into out (N, Cout, Ho, Wo;
+ * CPU) on the weights' device (each chunk copied there and its result copied back). */
 static lctw_status run_chunks(const lctw_vae *v, fwd_fn fn, lctw_tensor *x, lctw_tensor *out,
                               int64_t per_sample_floats) {
     int64_t N = x->shape[0];
     int64_t chunk = CHUNK_FLOATS / (per_sample_floats > 0 ? per_sample_floats : 1);
     if (chunk < 1) chunk = 1;
     lctw_ctx c;
-    LCTW_TRY(lctw_ctx_init(&c, LCTW_DEV_CPU, (size_t)16 << 20));
+    LCTW_TRY(lctw_ctx_init(&c, v->dev, (size_t)16 << 20));
     lctw_ctx_set_grad(&c, 0);
     lctw_status s = LCTW_OK;
     for (int64_t i = 0; s == LCTW_OK && i < N; i += chunk) {
         int64_t len = N - i < chunk ? N - i : chunk;
-        lctw_tensor *xi = NULL, *oi = NULL, *y = NULL;
+        lctw_tensor *xh = NULL, *xi = NULL, *oi = NULL, *y = NULL;
         s = lctw_ctx_reset(&c);
-        if (s == LCTW_OK) s = lctw_tensor_narrow(&xi, x, 0, i, len);
+        if (s == LCTW_OK) s = lctw_tensor_narrow(&xh, x, 0, i, len);
+        if (s == LCTW_OK) s = lctw_tensor_to(&xi, xh, v->dev);
         if (s == LCTW_OK) s = lctw_tensor_narrow(&oi, out, 0, i, len);
         if (s == LCTW_OK) s = fn(&c, v, xi, &y);
         if (s == LCTW_OK && !lctw_tensor_same_shape(y, oi)) {
@@ -428,6 +449,7 @@ static lctw_status run_chunks(const lctw_vae *v, fwd_fn fn, lctw_tensor *x, lctw
                           lctw_tensor_shape_str(b, sizeof b, oi));
         }
         if (s == LCTW_OK) s = lctw_tensor_copy(oi, y);
+        lctw_tensor_release(xh);
         lctw_tensor_release(xi);
         lctw_tensor_release(oi);
     }

@@ -35,7 +35,8 @@ typedef struct lctw_vae {
     float range_lo, range_hi; /* image range: decode output, encode input */
     float latent_scale;       /* data-space latent = latent_scale · the network's latent */
     char *path;
-    int n; /* weights, by name */
+    lctw_device dev; /* where the weights live and decode/encode run (CPU after load) */
+    int n;           /* weights, by name */
     char **names;
     lctw_tensor **w;
 } lctw_vae;
@@ -45,6 +46,9 @@ lctw_status lctw_vae_load(lctw_vae **out, const char *path);
 void lctw_vae_free(lctw_vae *v);
 const char *lctw_vae_kind_name(lctw_vae_kind k); /* "vaelight_decoder", "taesd_encoder", … */
 int lctw_vae_is_decoder(const lctw_vae *v);
+
+/* Moves the weights to dev (all or none: on failure v is unchanged); decode/encode then run there. */
+lctw_status lctw_vae_to(lctw_vae *v, lctw_device dev);
 
 /* z (N, C, h, w) [or (C, h, w)], any device/strides → images (N, 3, 8h, 8w) on the CPU. */
 lctw_status lctw_vae_decode(lctw_vae *v, lctw_tensor *z, lctw_tensor **img);

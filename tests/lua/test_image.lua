@@ -130,6 +130,41 @@ T.case("VAElight encoder matches PyTorch", function()
   dec:free()
 end)
 
+T.case("vae:to: device field, a failed move leaves the VAE usable on the CPU", function()
+  local p = DATA .. "sd1_vaelight_decoder.safetensors"
+  if not exists(p) then T.skip_now(p .. " absent") end
+  local vae = lctw.vae.load(p)
+  T.eq(vae.device, "cpu"); T.eq(vae:to("cpu"), vae); T.eq(vae.device, "cpu")
+  T.errors(function() vae:to("tpu") end, "unknown device 'tpu'")
+  local z = lctw.tensor.randn({1, 4, 2, 2}, {seed = 3})
+  local before = vae:decode(z)
+  if not lctw.cuda.available() then
+    T.errors(function() vae:to("cuda") end, "CUDA")
+    T.errors(function() lctw.vae.load(p, {device = "cuda"}) end, "CUDA")
+    T.eq(vae.device, "cpu")
+    T.eq(max_abs_diff(vae:decode(z), before), 0)
+  end
+  vae:free()
+end)
+
+T.case("VAE decode and encode on CUDA match the CPU", function()
+  if not lctw.cuda.available() then T.skip_now("no CUDA device") end
+  local d = DATA .. "sd1_vaelight_decoder.safetensors"
+  local e = DATA .. "sd1_vaelight_encoder.safetensors"
+  if not exists(d) or not exists(e) then T.skip_now("VAElight weights absent") end
+  local ref = lctw.safetensors.load(fixture)
+  local dec = lctw.vae.load(d)
+  local cpu = dec:decode(ref["vaelight.z"])
+  dec:to("cuda"); T.eq(dec.device, "cuda")
+  local err = max_abs_diff(dec:decode(ref["vaelight.z"]), cpu)
+  T.ok(err < 1e-4, "CUDA decode max abs error %.3g vs CPU", err)
+  local enc = lctw.vae.load(e, {device = "cuda"})
+  local zc = enc:encode(ref["vaelight.img"]:clamp(-1, 1))
+  local err2 = max_abs_diff(zc, ref["vaelight.enc"])
+  T.ok(err2 < 1e-4, "CUDA encoder max abs error %.3g vs PyTorch", err2)
+  T.detail("decode %.2e vs CPU, encode %.2e vs PyTorch", err, err2)
+end)
+
 T.case("load rejects files that are not decoders", function()
   T.errors(function() lctw.vae.load("tests/fixtures/metrics_fd.safetensors") end,
     "not a known VAE")
