@@ -4,14 +4,23 @@
 #   1. Debian packages: scripts/install-deps.sh if apt can work; otherwise name what is missing
 #      and stop;
 #   2. make -j16 CUDA=1;
-#   3. build/tests/test_cuda (CPU-vs-CUDA parity of the tensor backend) and
+#   3. build/tests/test_cuda (CPU-vs-CUDA parity of the tensor backend),
 #      build/tests/test_ops_cuda (every differentiable op's CUDA twin, forward and backward, against
-#      the CPU reference), each again with LCTW_NO_CUDA=1 (every case must SKIP, the run pass);
-#   4. make test (every suite);
-#   5. a small benchmark: matmul 4096² GFLOP/s and randn / sum throughput, CUDA vs CPU.
-# Every step runs under `timeout`; the whole script takes about 1–4 minutes. A summary table is
-# printed last; the exit status is non-zero when any step failed.
+#      the CPU reference) and build/tests/test_step_cuda (a whole training step, sampling,
+#      checkpoints and out-of-memory on CUDA against the CPU), each again with LCTW_NO_CUDA=1
+#      (every case must SKIP, the run pass); a Lua check that an impossible allocation is a
+#      clear error and the session goes on;
+#   4. the suites whose name contains "cuda" (FULL=1: make test, every suite: several minutes);
+#   5. a small benchmark: matmul 4096² GFLOP/s and randn / sum throughput, CUDA vs CPU;
+#   6. the training benchmark: samples/s and peak memory of a training step (batch 128, 4×32×32)
+#      and 1-/2-step sampling latency for 1000 samples, the paper U-Net and DiT-B/2, lctw
+#      (build/bench/bench_gpu) against PyTorch eager (scripts/bench_gpu.py; skipped with a note
+#      when python3-torch or its CUDA is missing).
+# Every step runs under `timeout`; the whole script should fit in 8 minutes on an H100 / H200
+# (estimate, not yet measured: ~2 min build, ~1 min tests, ~3 min benchmarks). Tables are printed
+# last, the training benchmark's at the very end; the exit status is non-zero when any step failed.
 #   Knobs: JOBS=16  BUILD=build  BIN=bin/lctw (passed to make)  CUDA_HOME=/usr/local/cuda
+#          FULL=1 (every suite)  BENCH=0 (no training benchmark)  PYTHON=python3
 set -u
 cd "$(dirname "$0")/.." || exit 2
 JOBS=${JOBS:-16}
@@ -62,8 +71,34 @@ summary() {
       printf '%-26s %18s %18s %9s\n' "$name" "$cuda $unit" "$cpus" "$sp"
     done
   fi
+  if [ -f "$LOG/train_bench.out" ]; then
+    echo
+    echo "=== training benchmark (batch 128, 4x32x32, fp32, no OT; sampling: 1000 samples)"
+    printf '%-6s %-6s %12s %9s %12s %12s\n' model impl samples/s peak_MiB sample1_ms sample2_ms
+    local mdl impl line a b
+    for mdl in unet dit; do
+      for impl in lctw torch; do
+        line=$(grep "^RESULT impl=$impl model=$mdl " "$LOG/train_bench.out" | tail -1)
+        if [ -z "$line" ]; then
+          printf '%-6s %-6s %12s\n' "$mdl" "$impl" "(no result)"
+          continue
+        fi
+        printf '%-6s %-6s %12s %9s %12s %12s\n' "$mdl" "$impl" "$(field "$line" samples_per_s)" \
+          "$(field "$line" peak_mib)" "$(field "$line" sample1_ms)" "$(field "$line" sample2_ms)"
+      done
+      a=$(field "$(grep "^RESULT impl=lctw model=$mdl " "$LOG/train_bench.out" | tail -1)" samples_per_s)
+      b=$(field "$(grep "^RESULT impl=torch model=$mdl " "$LOG/train_bench.out" | tail -1)" samples_per_s)
+      if [ -n "$a" ] && [ -n "$b" ]; then
+        awk -v a="$a" -v b="$b" -v m="$mdl" 'BEGIN { if (b > 0) printf "%-6s lctw/torch throughput %.2fx\n", m, a / b }'
+      fi
+    done
+    grep '^SKIP' "$LOG/train_bench.out" | sed 's/^/  /'
+  fi
   echo "(logs in $LOG)"
 }
+
+# field LINE KEY — the value of key=value in a RESULT line (empty when absent)
+field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
 
 # ---- 0. the machine --------------------------------------------------------------------------
 if command -v nvidia-smi >/dev/null; then
@@ -102,7 +137,7 @@ fi
 
 # ---- 2. build ---------------------------------------------------------------------------------
 if ! step build 300 make -j"$JOBS" CUDA=1 BUILD="$BUILD" BIN="$BIN" all "$BUILD/tests/test_cuda" \
-     "$BUILD/tests/test_ops_cuda"; then
+     "$BUILD/tests/test_ops_cuda" "$BUILD/tests/test_step_cuda" "$BUILD/bench/bench_gpu"; then
   summary
   exit 1
 fi
@@ -131,9 +166,31 @@ if [ -s "$LOG/test_ops_cuda.log" ] && grep -q '^SKIP' "$LOG/test_ops_cuda.log"; 
   failed=1
 fi
 step ops_no_device 60 env LCTW_NO_CUDA=1 "$BUILD/tests/test_ops_cuda"
+step test_step_cuda 120 "$BUILD/tests/test_step_cuda"
+if [ -s "$LOG/test_step_cuda.log" ] && grep -q '^SKIP' "$LOG/test_step_cuda.log"; then
+  echo "gpu-check: test_step_cuda skipped cases on a GPU machine:"; grep '^SKIP' "$LOG/test_step_cuda.log"
+  rows+=("test_step_cuda skips|FAIL|-|cases skipped although a GPU is here")
+  failed=1
+fi
+step step_no_device 60 env LCTW_NO_CUDA=1 "$BUILD/tests/test_step_cuda"
+# out of device memory from Lua: a clear error naming the request and the free memory, and the
+# session goes on (the next allocation works)
+cat > "$LOG/oom.lua" <<'LUAEOF'
+local free, total = lctw.cuda.mem_info()
+local ok, err = pcall(lctw.tensor.zeros, {math.floor(total / 2), 4}, {device = "cuda"})
+print("oom ok=" .. tostring(ok) .. " err=" .. tostring(err))
+assert(not ok and tostring(err):find("requested") and tostring(err):find("free"), "unclear OOM error")
+local t = lctw.tensor.zeros({1000}, {device = "cuda"})
+print("after the error: a new CUDA tensor of " .. t:numel() .. " elements")
+LUAEOF
+step oom_lua 30 "$BIN" "$LOG/oom.lua"
 
-# ---- 4. every suite ---------------------------------------------------------------------------
-step make_test 240 make -j"$JOBS" CUDA=1 BUILD="$BUILD" BIN="$BIN" test
+# ---- 4. test suites ---------------------------------------------------------------------------
+if [ "${FULL:-0}" = 1 ]; then
+  step make_test 420 make -j"$JOBS" CUDA=1 BUILD="$BUILD" BIN="$BIN" test
+else
+  step make_test_cuda 120 make -j"$JOBS" CUDA=1 BUILD="$BUILD" BIN="$BIN" TESTS=cuda test
+fi
 
 # ---- 5. benchmark -----------------------------------------------------------------------------
 cat > "$LOG/bench.c" <<'EOF'
@@ -242,6 +299,25 @@ if step bench_build 60 cc -std=gnu11 -O2 -Isrc -Ikernels -D_GNU_SOURCE -DLCTW_CU
      -o "$LOG/bench" "$LOG/bench.c" "$BUILD/liblctw.a" $LIBS; then
   step bench 120 "$LOG/bench"
   cp "$LOG/bench.log" "$LOG/bench.out"
+fi
+
+# ---- 6. training benchmark: lctw vs PyTorch, same machine, same command -------------------------
+if [ "${BENCH:-1}" != 0 ]; then
+  : > "$LOG/train_bench.out"
+  for mdl in unet dit; do
+    step "bench_lctw_$mdl" 100 "$BUILD/bench/bench_gpu" "$mdl" -b 128 -w 2 -n 5 -s 1000 -S 500
+    grep -E '^(RESULT|SKIP)' "$LOG/bench_lctw_$mdl.log" >> "$LOG/train_bench.out"
+  done
+  PY=${PYTHON:-python3}
+  if "$PY" -c 'import torch' 2>/dev/null; then
+    step bench_torch 200 "$PY" scripts/bench_gpu.py -m unet,dit -b 128 -w 2 -n 5 --samples 1000 \
+      --sample-batch 500
+    grep -E '^(RESULT|SKIP)' "$LOG/bench_torch.log" >> "$LOG/train_bench.out"
+  else
+    echo "gpu-check: $PY has no torch (python3-torch not installed): PyTorch half of the benchmark skipped"
+    echo "SKIP impl=torch reason=no-torch ($PY cannot import torch)" >> "$LOG/train_bench.out"
+    rows+=("bench_torch|SKIP|-|no torch for $PY")
+  fi
 fi
 
 summary

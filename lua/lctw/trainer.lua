@@ -199,7 +199,7 @@ setmetatable(C, {__call = function(_, opts) return new_trainer(opts) end})
 C.load = load_trainer
 lctw._set_help(C, [[lctw.trainer{model=, data=, batch=32, preset="paper"|"ict", loss=, c=, diffusion=, ot=,
              optim=, lr=, ema=, seed=0, run_dir=, total_steps=10000, s0=10, s1=640,
-             p_mean=-1.1, p_std=2.0, max_grad_norm=0, device="cpu"} -> Trainer
+             p_mean=-1.1, p_std=2.0, max_grad_norm=0, device=} -> Trainer
 
 Improved latent consistency training (ALGORITHM.md §4). preset "paper": Cauchy loss, adaptive c,
 diffusion loss (rate 0.75, weight 5), OT coupling, RAdam lr 1e-4 wd 1e-4, EMA {0.999, 0.9999,
@@ -209,6 +209,8 @@ diffusion loss (rate 0.75, weight 5), OT coupling, RAdam lr 1e-4 wd 1e-4, EMA {0
   diffusion  true | false | {rate=0.75, weight=5}
   optim      "radam" | "adam" | "adamw" | {kind=, lr=, eps=, weight_decay=, betas={b1,b2}}
   ema        a decay | {decays...} | false
+  device     "cpu" | "cuda": where the whole step runs (the model's parameters move there); default:
+             "cuda" after lctw.device("cuda"), else the model's device
 Methods: tr:step(), tr:run{...}, tr:save(path), tr:restore(path), tr:sample{...}.
 Fields: tr.steps (completed), tr.lr (settable), tr.c (settable: number, name or function), tr.N, tr.last,
 tr.model, tr.data, tr.config. Every step appends to run_dir/metrics.csv and metrics.jsonl.

@@ -126,3 +126,27 @@ lctw_status lctw_cuda_op_temb_fwd(const float *t, float *y, int64_t B, int64_t h
                                   double max_period) { return NO_CUDA; }
 lctw_status lctw_cuda_op_temb_bwd(const float *t, const float *gy, float *gt, int64_t B,
                                   int64_t half, double max_period) { return NO_CUDA; }
+
+/* ---- training-step kernels (kernels/lctw_cuda_ct.h) ---- */
+#include "lctw_cuda_ct.h"
+
+lctw_status lctw_cuda_ct_loss_stats(int kind, double c, const float *ds, const float *dt,
+                                    const float *x, int64_t b, int64_t d, double *st) { return NO_CUDA; }
+lctw_status lctw_cuda_ct_loss_grad(int kind, double c, const float *ds, const float *dt,
+                                   const float *x, const double *coef, int64_t b, int64_t d,
+                                   float *grad, int *bad) { *bad = 0; return NO_CUDA; }
+lctw_status lctw_cuda_ct_ot_parts(const float *x, const float *n, int64_t b, int64_t d,
+                                  float *dot, double *xx, double *nn) { return NO_CUDA; }
+lctw_status lctw_cuda_ct_gather_rows(float *out, const float *src, const int64_t *perm, int64_t b,
+                                     int64_t d) { return NO_CUDA; }
+lctw_status lctw_cuda_ct_perturb(const float *x, const float *n, const double *sig, int64_t b,
+                                 int64_t d, float *xs, float *xt) { return NO_CUDA; }
+lctw_status lctw_cuda_ct_add_normal(float *y, const float *base, double amp, uint64_t seed,
+                                    uint32_t stream, uint64_t offset, uint64_t j0, int64_t n) { return NO_CUDA; }
+lctw_status lctw_cuda_ct_grad_scan(const float *g, int64_t n, double *sumsq, int64_t *count,
+                                   int64_t *first) { return NO_CUDA; }
+lctw_status lctw_cuda_ct_adam(const lctw_cu_adam *k, int64_t n, float *th, const float *g,
+                              float *m, float *v) { return NO_CUDA; }
+lctw_status lctw_cuda_ct_ema(float *avg, const float *th, float w, int64_t n) { return NO_CUDA; }
+lctw_status lctw_cuda_ct_stats_launch(const float *x, int64_t n) { return NO_CUDA; }
+lctw_status lctw_cuda_ct_stats_read(lctw_cu_batch_stats *out) { return NO_CUDA; }

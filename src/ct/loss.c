@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lctw_cuda_ct.h"
+
 static int finite_pos(double v) { return isfinite(v) && v > 0; }
 
 lctw_loss_cfg lctw_loss_cfg_default(void) {
@@ -296,6 +298,80 @@ lctw_status lctw_loss_eval(const lctw_loss_cfg *cfg, double c, const lctw_loss_b
     return LCTW_OK;
 }
 
+/* ---- CUDA ---- */
+
+/* lctw_loss_eval with D_s, D_t, x and the gradient in device memory (contiguous): the two
+ * passes over the b·d elements run on the device (kernels/ct_step.cu); the per-sample
+ * values (5 doubles a sample) come back, and everything per sample — ρ, weights, the sums, the
+ * gradient's coefficients — is computed here exactly as in lctw_loss_eval. */
+static lctw_status loss_eval_cuda(const lctw_loss_cfg *cfg, double c, const lctw_loss_batch *in,
+                                  float *grad, lctw_loss_result *res, lctw_loss_sample *per) {
+    int64_t n_diff = 0;
+    LCTW_TRY(check_batch(cfg, c, in, &n_diff));
+    const lctw_loss_kind kind = cfg->kind;
+    const int elem = lctw_loss_kind_is_elem(kind);
+    const int64_t b = in->b, d = in->d;
+    const int have_diff = n_diff > 0 && in->x != NULL;
+    const int use_diff = have_diff && cfg->diff_lambda > 0;
+    const double inv_d = 1.0 / (double)d, inv_b = 1.0 / (double)b;
+    double *st = malloc((size_t)b * 7 * sizeof *st), *coef = st ? st + 5 * b : NULL;
+    if (!st) return LCTW_FAIL(LCTW_ENOMEM, "loss: out of memory for %lld samples", (long long)b);
+    lctw_status s = lctw_cuda_ct_loss_stats((int)kind, c, in->ds, in->dt, have_diff ? in->x : NULL,
+                                            b, d, st);
+    double sum_ct = 0, sum_diff = 0, sum_w = 0;
+    int64_t over_c = 0, elem_over_c = 0;
+    for (int64_t j = 0; j < b && s == LCTW_OK; j++) {
+        const double *q = st + 5 * j;
+        const int sj = in->in_diff && in->in_diff[j];
+        double m = q[0] * inv_d, dmse = sj && have_diff ? q[4] * inv_d : 0.0;
+        double rho = elem ? q[1] * inv_d : lctw_loss_rho(kind, m, c);
+        double w = lctw_loss_weight(cfg->weighting, in->sigma ? in->sigma[j] : 0,
+                                    in->sigma_next ? in->sigma_next[j] : 0);
+        double lam = sj ? lctw_loss_diff_weight(in->sigma[j], cfg->sigma_data) : 0;
+        sum_ct += w * rho;
+        sum_w += w;
+        if (sj && have_diff) sum_diff += lam * dmse;
+        over_c += sqrt(m) > c;
+        elem_over_c += (int64_t)q[3];
+        if (per) {
+            per[j].m = m;
+            per[j].rho = rho;
+            per[j].w = w;
+            per[j].rms = sqrt(m);
+            per[j].absmax = q[2];
+            per[j].diff_mse = dmse;
+            per[j].in_diff = sj;
+        }
+        const double cw = w * inv_b * inv_d;
+        coef[2 * j] = elem ? cw : cw * 2.0 * lctw_loss_drho(kind, m, c);
+        coef[2 * j + 1] =
+            (sj && use_diff) ? cfg->diff_lambda * lam * 2.0 * inv_d / (double)n_diff : 0.0;
+    }
+    int bad = 0;
+    if (s == LCTW_OK && grad)
+        s = lctw_cuda_ct_loss_grad((int)kind, c, in->ds, in->dt, use_diff ? in->x : NULL, coef, b,
+                                   d, grad, &bad);
+    free(st);
+    LCTW_TRY(s);
+    lctw_loss_result r;
+    memset(&r, 0, sizeof r);
+    r.loss_ct = sum_ct * inv_b;
+    r.loss_diff = have_diff ? sum_diff / (double)n_diff : 0.0;
+    r.loss = r.loss_ct + (use_diff ? cfg->diff_lambda * r.loss_diff : 0.0);
+    r.c = c;
+    r.diff_count = n_diff;
+    r.frac_over_c = (double)over_c * inv_b;
+    r.frac_elem_over_c = (double)elem_over_c / ((double)b * (double)d);
+    r.mean_w = sum_w * inv_b;
+    r.finite = isfinite(r.loss) && !bad;
+    if (res) *res = r;
+    return LCTW_OK;
+}
+
+static int on_cuda_contig(const lctw_tensor *t) {
+    return lctw_tensor_device(t) == LCTW_DEV_CUDA && lctw_tensor_is_contiguous(t);
+}
+
 /* ---- tensors ---- */
 
 /* A contiguous host tensor with the values of t (t itself, retained, when it already is). */
@@ -329,6 +405,12 @@ lctw_status lctw_loss_eval_tensors(const lctw_loss_cfg *cfg, double c, lctw_tens
     int64_t b = ds->shape[0], d = lctw_tensor_numel(ds) / b;
     if (d < 1) return LCTW_FAIL(LCTW_ESHAPE, "loss: samples have no elements");
 
+    if (on_cuda_contig(ds) && on_cuda_contig(dt) && (!x || on_cuda_contig(x)) &&
+        (!grad || on_cuda_contig(grad))) {
+        lctw_loss_batch in = {b,     d,          lctw_tensor_data(ds), lctw_tensor_data(dt),
+                              x ? lctw_tensor_data(x) : NULL, sigma, sigma_next, in_diff};
+        return loss_eval_cuda(cfg, c, &in, grad ? lctw_tensor_data(grad) : NULL, res, per);
+    }
     lctw_tensor *hds = NULL, *hdt = NULL, *hx = NULL, *hg = NULL;
     lctw_status s = host_contiguous(ds, &hds);
     if (!s) s = host_contiguous(dt, &hdt);

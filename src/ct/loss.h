@@ -140,8 +140,10 @@ lctw_status lctw_loss_eval(const lctw_loss_cfg *cfg, double c, const lctw_loss_b
                            float *grad, lctw_loss_result *res, lctw_loss_sample *per);
 
 /* The same on tensors: ds, dt (and x, grad when given) of one shape whose first dimension is
- * the batch; CUDA tensors are copied to the host and grad copied back (a CUDA twin can replace
- * this later). sigma, sigma_next, in_diff as in lctw_loss_batch. */
+ * the batch. When D_s, D_t (and x, grad when given) are contiguous CUDA tensors, both passes
+ * run on the device (kernels/ct_step.cu) and only the per-sample values are copied back;
+ * otherwise the tensors are copied to the host and grad copied back. sigma, sigma_next,
+ * in_diff as in lctw_loss_batch (host arrays). */
 lctw_status lctw_loss_eval_tensors(const lctw_loss_cfg *cfg, double c, lctw_tensor *ds,
                                    lctw_tensor *dt, lctw_tensor *x, const double *sigma,
                                    const double *sigma_next, const unsigned char *in_diff,

@@ -13,6 +13,10 @@
 #include <string.h>
 
 #include "core/tmath.h"
+#include "lctw_cuda_ct.h"
+#include "lctw_cuda_ops.h"
+
+static const char *dev_name(lctw_device d) { return d == LCTW_DEV_CUDA ? "cuda" : "cpu"; }
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -78,11 +82,6 @@ lctw_status lctw_optim_new(lctw_optim **out, const lctw_optim_config *cfg, int64
     if (n < 0)
         return LCTW_FAIL(LCTW_EINVAL, "%s: number of elements must be >= 0, got %lld",
                          KIND_NAMES[cfg->kind], (long long)n);
-    if (dev != LCTW_DEV_CPU)
-        return LCTW_FAIL(LCTW_EDEVICE,
-                         "%s: CUDA parameter buffers are not supported yet (the "
-                         "optimizer runs on the CPU)",
-                         KIND_NAMES[cfg->kind]);
     lctw_optim *o = calloc(1, sizeof *o);
     if (!o) return LCTW_FAIL(LCTW_ENOMEM, "optim: out of memory");
     o->cfg = *cfg;
@@ -266,9 +265,6 @@ static void update_range(const step_coef *k, int64_t n, float *restrict th, cons
 }
 
 static lctw_status check_flat(const char *what, const char *name, const lctw_tensor *t, int64_t n) {
-    if (lctw_tensor_device(t) != LCTW_DEV_CPU)
-        return LCTW_FAIL(LCTW_EDEVICE, "%s: %s is on CUDA; only CPU buffers are supported yet",
-                         what, name);
     if (!lctw_tensor_is_contiguous(t))
         return LCTW_FAIL(LCTW_EINVAL, "%s: %s must be contiguous (a flat buffer)", what, name);
     if (lctw_tensor_numel(t) != n)
@@ -284,8 +280,27 @@ lctw_status lctw_optim_step(lctw_optim *o, lctw_tensor *params, const lctw_tenso
     LCTW_TRY(check_flat(k, "grad", grad, o->n));
     if (params->st == grad->st)
         return LCTW_FAIL(LCTW_EINVAL, "%s: params and grad share storage", k);
+    lctw_device dev = lctw_tensor_device(o->m);
+    if (lctw_tensor_device(params) != dev || lctw_tensor_device(grad) != dev)
+        return LCTW_FAIL(LCTW_EDEVICE, "%s: params, grad and the optimizer state must be on one "
+                         "device (state on %s, params on %s, grad on %s)", k, dev_name(dev),
+                         dev_name(lctw_tensor_device(params)), dev_name(lctw_tensor_device(grad)));
     o->step++;
     step_coef c = step_coefficients(&o->cfg, o->step);
+    if (dev == LCTW_DEV_CUDA) {
+        lctw_cu_adam ck = {c.wd, c.decay, c.b1, c.omb1, c.b2, c.omb2, c.a, c.s, c.e, c.adaptive};
+        float *th = lctw_tensor_data(params), *m = lctw_tensor_data(o->m), *v = lctw_tensor_data(o->v);
+        const float *g = lctw_tensor_data(grad);
+        for (int r = 0; r < o->nranges; r++) {
+            int64_t st = o->ranges[r].start;
+            lctw_status s = lctw_cuda_ct_adam(&ck, o->ranges[r].len, th + st, g + st, m + st, v + st);
+            if (s != LCTW_OK) {
+                o->step--;
+                return s;
+            }
+        }
+        return LCTW_OK;
+    }
     float *th = lctw_tensor_data(params), *m = lctw_tensor_data(o->m), *v = lctw_tensor_data(o->v);
     const float *g = lctw_tensor_data(grad);
     for (int r = 0; r < o->nranges; r++) {
@@ -330,7 +345,7 @@ lctw_status lctw_ema_new(lctw_ema **out, int count, const double *decays,
     lctw_status s = LCTW_OK;
     for (int i = 0; i < count && s == LCTW_OK; i++) {
         e->decay[i] = decays[i];
-        s = lctw_tensor_empty(&e->avg[i], 1, shape, LCTW_DEV_CPU);
+        s = lctw_tensor_empty(&e->avg[i], 1, shape, lctw_tensor_device(theta0));
         if (s == LCTW_OK) e->count = i + 1;
     }
     if (s == LCTW_OK) s = lctw_ema_reset(e, theta0);
@@ -344,9 +359,7 @@ lctw_status lctw_ema_new(lctw_ema **out, int count, const double *decays,
 
 lctw_status lctw_ema_reset(lctw_ema *e, const lctw_tensor *theta) {
     LCTW_TRY(check_flat("ema", "theta", theta, e->n));
-    const float *th = lctw_tensor_data(theta);
-    for (int i = 0; i < e->count; i++)
-        if (e->n) memcpy(lctw_tensor_data(e->avg[i]), th, (size_t)e->n * sizeof(float));
+    for (int i = 0; i < e->count; i++) LCTW_TRY(lctw_tensor_copy(e->avg[i], theta));
     e->updates = 0;
     return LCTW_OK;
 }
@@ -357,6 +370,15 @@ lctw_status lctw_ema_update(lctw_ema *e, const lctw_tensor *theta) {
     float w[LCTW_EMA_MAX];
     for (int i = 0; i < e->count; i++)
         w[i] = (float)(1.0 - e->decay[i]);
+    if (e->count && lctw_tensor_device(e->avg[0]) != lctw_tensor_device(theta))
+        return LCTW_FAIL(LCTW_EDEVICE, "ema: theta is on %s but the averages are on %s",
+                         dev_name(lctw_tensor_device(theta)), dev_name(lctw_tensor_device(e->avg[0])));
+    if (lctw_tensor_device(theta) == LCTW_DEV_CUDA) {
+        for (int i = 0; i < e->count; i++)
+            LCTW_TRY(lctw_cuda_ct_ema(lctw_tensor_data(e->avg[i]), th, w[i], e->n));
+        e->updates++;
+        return LCTW_OK;
+    }
     enum { CHUNK = 4096 }; /* θ chunk stays in L1 while every copy is updated */
     for (int64_t c0 = 0; c0 < e->n; c0 += CHUNK) {
         int64_t len = e->n - c0 < CHUNK ? e->n - c0 : CHUNK;
@@ -380,14 +402,14 @@ int lctw_ema_find(const lctw_ema *e, double d) {
 
 /* ---- gradient utilities ---------------------------------------------------------------------- */
 
+/* CUDA tensors: contiguous only (the flat gradient buffer always is). */
 static lctw_status check_cpu(const char *what, const lctw_tensor *t) {
-    if (lctw_tensor_device(t) != LCTW_DEV_CPU)
-        return LCTW_FAIL(LCTW_EDEVICE,
-                         "%s: the tensor is on CUDA; only CPU buffers are "
-                         "supported yet",
-                         what);
+    if (lctw_tensor_device(t) == LCTW_DEV_CUDA && !lctw_tensor_is_contiguous(t))
+        return LCTW_FAIL(LCTW_EINVAL, "%s: a CUDA tensor must be contiguous", what);
     return LCTW_OK;
 }
+
+static int is_cuda(const lctw_tensor *t) { return lctw_tensor_device(t) == LCTW_DEV_CUDA; }
 
 /* Σx² in double; four accumulators so the sum is not one long dependency chain. */
 static double sumsq_contig(const float *x, int64_t n) {
@@ -407,6 +429,13 @@ static double sumsq_contig(const float *x, int64_t n) {
 lctw_status lctw_grad_norm(const lctw_tensor *g, double *norm) {
     LCTW_TRY(check_cpu("grad_norm", g));
     int64_t n = lctw_tensor_numel(g);
+    if (is_cuda(g)) {
+        int64_t cnt, fst;
+        double ss;
+        LCTW_TRY(lctw_cuda_ct_grad_scan(lctw_tensor_data(g), n, &ss, &cnt, &fst));
+        *norm = sqrt(ss);
+        return LCTW_OK;
+    }
     const float *p = lctw_tensor_data(g);
     double s;
     if (lctw_tensor_is_contiguous(g)) {
@@ -434,6 +463,7 @@ lctw_status lctw_grad_clip_norm(lctw_tensor *g, double max_norm, double *norm) {
     if (coef >= 1.0) return LCTW_OK;
     float c = (float)coef, *p = lctw_tensor_data(g);
     int64_t n = lctw_tensor_numel(g);
+    if (is_cuda(g)) return lctw_cuda_op_affine(p, p, c, 0.0f, n);
     for (int64_t i = 0; i < n; i++)
         p[i] *= c;
     return LCTW_OK;
@@ -449,6 +479,13 @@ lctw_status lctw_grad_nonfinite(const lctw_tensor *g, int64_t *count, int64_t *f
     LCTW_TRY(check_cpu("nonfinite", g));
     int64_t n = lctw_tensor_numel(g), cnt = 0, fst = -1;
     const float *p = lctw_tensor_data(g);
+    if (is_cuda(g)) {
+        double ss;
+        LCTW_TRY(lctw_cuda_ct_grad_scan(p, n, &ss, &cnt, &fst));
+        if (count) *count = cnt;
+        if (first) *first = fst;
+        return LCTW_OK;
+    }
     if (lctw_tensor_is_contiguous(g)) {
         for (int64_t i = 0; i < n; i++)
             cnt += bits_nonfinite(p[i]);

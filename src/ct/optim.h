@@ -29,8 +29,10 @@
  * max_norm/(norm + 1e-6) when that is < 1) and a NaN/Inf scan of the gradient buffer. Norms
  * accumulate in double.
  *
- * Everything here works on contiguous float32 CPU buffers; CUDA buffers fail with EDEVICE (the
- * CUDA twins are future work).
+ * Everything here works on contiguous float32 buffers on the CPU or CUDA (kernels/ct_step.cu:
+ * the same float formulas, spelled without FMAs, so the same inputs give the same bits; the
+ * norm and the NaN scan are fixed-order reductions in double). All buffers of one call live on
+ * one device; the EMA copies live on θ₀'s device.
  */
 #ifndef LCTW_OPTIM_H
 #define LCTW_OPTIM_H
@@ -99,7 +101,7 @@ lctw_status lctw_optim_set_ranges(lctw_optim *o, int nranges, const lctw_range *
 /* Zero m, v and step (a fresh start with the same configuration and ranges). */
 lctw_status lctw_optim_reset(lctw_optim *o);
 
-/* One step: params ← update(params, grad). Both contiguous float32 (n) CPU tensors of any shape
+/* One step: params ← update(params, grad). Both contiguous float32 (n) tensors, on the optimizer's device, of any shape
  * with numel n; grad is read only. Non-finite gradients are not checked here (see
  * lctw_grad_nonfinite) and propagate into the state like in PyTorch. */
 lctw_status lctw_optim_step(lctw_optim *o, lctw_tensor *params, const lctw_tensor *grad);
@@ -119,7 +121,7 @@ typedef struct lctw_ema {
 } lctw_ema;
 
 /* count decays (1..LCTW_EMA_MAX, each in [0, 1]), each copy initialised to theta0 (a
- * contiguous CPU float32 tensor of any shape; n = its numel). */
+ * contiguous float32 tensor of any shape, CPU or CUDA; n = its numel). */
 lctw_status lctw_ema_new(lctw_ema **out, int count, const double *decays,
                          const lctw_tensor *theta0);
 void lctw_ema_free(lctw_ema *e);
@@ -132,7 +134,7 @@ int lctw_ema_find(const lctw_ema *e, double d);
 
 /* ---- gradient utilities ---- */
 
-/* √Σg² of a float32 CPU tensor (any strides), accumulated in double. */
+/* √Σg² of a float32 tensor (CPU: any strides; CUDA: contiguous), accumulated in double. */
 lctw_status lctw_grad_norm(const lctw_tensor *g, double *norm);
 /* Global-norm clipping (torch.nn.utils.clip_grad_norm_): *norm (may be NULL) receives the norm
  * before clipping; if max_norm > 0 and norm > max_norm, g ← g · max_norm/(norm + 1e-6).

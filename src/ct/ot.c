@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/gemm.h"
+#include "lctw_cuda_ct.h"
 
 /* Work arrays of one solve: doubles u, v, dist and ints col4row, row4col, pred, rem, rows. */
 typedef struct lsa_ws {
@@ -273,8 +274,44 @@ static lctw_status check_pair(const lctw_tensor *x, const lctw_tensor *noise, in
     return LCTW_OK;
 }
 
+/* cost[j·b + k] = xx_j + nn_k − 2·dot_jk in double, clamped at 0 (a squared distance:
+ * rounding can dip below 0; NaN stays). */
+static void assemble_cost(int64_t b, const double *xx, const double *nn, const float *dot,
+                          double *cost) {
+    for (int64_t j = 0; j < b; j++) {
+        double *cj = cost + j * b;
+        const float *dj = dot + j * b;
+        for (int64_t k = 0; k < b; k++) {
+            double c = xx[j] + nn[k] - 2.0 * (double)dj[k];
+            cj[k] = c < 0.0 ? 0.0 : c;
+        }
+    }
+}
+
+/* Contiguous CUDA batches: the GEMM and the norms on the device (cuBLAS, kernels/ct_step.cu),
+ * b×b dots and 2b norms copied back, the matrix assembled here as on the CPU. */
+static lctw_status cost_matrix_cuda(const lctw_tensor *x, const lctw_tensor *noise, int64_t b,
+                                    int64_t d, double *cost) {
+    float *dot = NULL;
+    size_t dot_bytes = (size_t)b * (size_t)b * sizeof(float);
+    double *norms = malloc((size_t)(2 * b) * sizeof *norms);
+    lctw_status s = norms ? LCTW_OK
+                          : LCTW_FAIL(LCTW_ENOMEM, "ot: out of memory for %lld norms", (long long)b);
+    if (s == LCTW_OK) s = lctw_mem_alloc((void **)&dot, dot_bytes, LCTW_DEV_CPU, 0);
+    if (s == LCTW_OK)
+        s = lctw_cuda_ct_ot_parts(lctw_tensor_data(x), lctw_tensor_data(noise), b, d, dot, norms,
+                                  norms + b);
+    if (s == LCTW_OK) assemble_cost(b, norms, norms + b, dot, cost);
+    free(norms);
+    if (dot) lctw_mem_free(dot, dot_bytes, LCTW_DEV_CPU);
+    return s;
+}
+
 static lctw_status cost_matrix(const lctw_tensor *x, const lctw_tensor *noise, int64_t b, int64_t d,
                                double *cost) {
+    if (lctw_tensor_device(x) == LCTW_DEV_CUDA && lctw_tensor_device(noise) == LCTW_DEV_CUDA &&
+        lctw_tensor_is_contiguous(x) && lctw_tensor_is_contiguous(noise))
+        return cost_matrix_cuda(x, noise, b, d, cost);
     lctw_tensor *xc = NULL, *nc = NULL;
     float *dot = NULL;
     double *nn2 = NULL;
@@ -365,6 +402,10 @@ lctw_status lctw_ot_permute_rows(lctw_tensor *out, const lctw_tensor *src, const
         seen[perm[j]] = 1;
     }
     free(seen);
+    if (lctw_tensor_device(out) == LCTW_DEV_CUDA && lctw_tensor_device(src) == LCTW_DEV_CUDA &&
+        lctw_tensor_is_contiguous(out) && lctw_tensor_is_contiguous(src) && b > 0)
+        return lctw_cuda_ct_gather_rows(lctw_tensor_data(out), lctw_tensor_data(src), perm, b,
+                                        lctw_tensor_numel(src) / b);
     lctw_status s = LCTW_OK;
     for (int64_t j = 0; j < b && s == LCTW_OK; j++) {
         lctw_tensor *o = NULL, *i = NULL;

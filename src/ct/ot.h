@@ -42,7 +42,8 @@ lctw_status lctw_lsa_solve(int64_t n, const double *cost, int64_t *perm, double 
 
 /* Squared-distance cost matrix of two batches: x and noise have the same shape (b, ...) with b
  * samples of d = numel/b elements each (any strides, CPU or CUDA; CUDA inputs are copied to
- * the host). cost (b×b, row-major, caller-allocated) receives cost[j·b + k] = ‖x_j − n_k‖². */
+ * the host unless both are contiguous CUDA tensors: then the GEMM and the norms run on the
+ * device and b×b dots come back). cost (b×b, row-major, caller-allocated) receives cost[j·b + k] = ‖x_j − n_k‖². */
 lctw_status lctw_ot_cost(const lctw_tensor *x, const lctw_tensor *noise, double *cost);
 
 /* OT coupling of a batch: perm (b) such that noise row perm[j] pairs with x_j (0-based), total

@@ -6,6 +6,8 @@
 
 #include "core/interrupt.h"
 #include "core/rng.h"
+#include "lctw_cuda.h"
+#include "lctw_cuda_ct.h"
 
 /* σ_i of an N-point Karras grid (index 0 = σ_max), ALGORITHM.md §4.1. */
 static double karras(int i, int N) {
@@ -33,6 +35,52 @@ lctw_status lctw_sample_opts_default(lctw_sample_opts *o, int64_t n, int steps, 
     return LCTW_OK;
 }
 
+/* √(σ_b'² − σ_min²) of step k → k+1 (σ_b' = σ of ts[k+1] clipped to [σ_min, σ_max]). */
+static double next_amp(const lctw_sample_opts *o, int k) {
+    double sb = karras(o->ts[k + 1], o->grid);
+    if (sb < LCTW_SIGMA_MIN) sb = LCTW_SIGMA_MIN;
+    if (sb > LCTW_SIGMA_MAX) sb = LCTW_SIGMA_MAX;
+    return sqrt(sb * sb - LCTW_SIGMA_MIN * LCTW_SIGMA_MIN);
+}
+
+/* One batch on a CUDA context: the chain stays on the device (the noise is drawn there: the
+ * same Philox numbers and the same double formulas as the CPU loop), only the final x0 is
+ * copied into the output rows. σ goes to lctw_model_forward as a small CPU tensor. */
+static lctw_status sample_batch_cuda(lctw_model *m, lctw_ctx *ctx, const lctw_sample_opts *o,
+                                     lctw_tensor *x, const int64_t *shp, int64_t i0, int64_t b,
+                                     int64_t d, uint64_t blocks, float *out_rows) {
+    lctw_tensor *sig = NULL, *x0 = NULL;
+    LCTW_TRY(lctw_tensor_empty(&sig, 1, &b, LCTW_DEV_CPU));
+    lctw_status s = lctw_cuda_ct_add_normal(lctw_tensor_data(x), NULL, karras(o->ts[0], o->grid),
+                                            o->seed, o->stream, 0, (uint64_t)(i0 * d), b * d);
+    for (int k = 0; k + 1 < o->n_ts && s == LCTW_OK; k++) {
+        double sa = karras(o->ts[k], o->grid);
+        for (int64_t j = 0; j < b; j++) lctw_tensor_data(sig)[j] = (float)sa;
+        s = lctw_model_forward(m, ctx, x, sig, &x0, NULL);
+        if (s == LCTW_OK) s = lctw_check_interrupt();
+        if (s != LCTW_OK) break;
+        double amp = next_amp(o, k);
+        if (k + 2 == o->n_ts || amp == 0.0) {
+            if (k + 2 == o->n_ts) {
+                s = lctw_cuda_d2h(out_rows, lctw_tensor_data(x0), (size_t)(b * d) * sizeof(float));
+                break;
+            }
+            s = lctw_arena_tensor(&ctx->arena, &x, 4, shp);
+            if (s == LCTW_OK)
+                s = lctw_cuda_d2d(lctw_tensor_data(x), lctw_tensor_data(x0),
+                                  (size_t)(b * d) * sizeof(float));
+            continue;
+        }
+        s = lctw_arena_tensor(&ctx->arena, &x, 4, shp);
+        if (s == LCTW_OK)
+            s = lctw_cuda_ct_add_normal(lctw_tensor_data(x), lctw_tensor_data(x0), amp, o->seed,
+                                        o->stream, (uint64_t)(k + 1) * blocks, (uint64_t)(i0 * d),
+                                        b * d);
+    }
+    lctw_tensor_release(sig);
+    return s;
+}
+
 lctw_status lctw_sample(lctw_model *m, lctw_ctx *ctx, const lctw_sample_opts *o,
                         lctw_tensor *out) {
     int64_t n = o->n, d = (int64_t)m->in_ch * m->height * m->width;
@@ -58,8 +106,12 @@ lctw_status lctw_sample(lctw_model *m, lctw_ctx *ctx, const lctw_sample_opts *o,
         lctw_tensor *x, *sig, *x0 = NULL;
         if ((s = lctw_ctx_reset(ctx)) != LCTW_OK) break;
         if ((s = lctw_arena_tensor(&ctx->arena, &x, 4, shp)) != LCTW_OK) break;
+        if (lctw_tensor_device(x) == LCTW_DEV_CUDA) {
+            s = sample_batch_cuda(m, ctx, o, x, shp, i0, b, d, blocks, lctw_tensor_data(out) + i0 * d);
+            continue;
+        }
         if ((s = lctw_arena_tensor(&ctx->arena, &sig, 1, &b)) != LCTW_OK) break;
-        /* staging on the host, then to the device when the model lives there */
+        /* CPU: the chain runs in the output rows themselves */
         float *xh = lctw_tensor_data(out) + i0 * d;
         double s0 = karras(o->ts[0], o->grid);
         for (int64_t j = 0; j < b * d; j++)
@@ -67,19 +119,13 @@ lctw_status lctw_sample(lctw_model *m, lctw_ctx *ctx, const lctw_sample_opts *o,
         for (int k = 0; k + 1 < o->n_ts && s == LCTW_OK; k++) {
             double sa = karras(o->ts[k], o->grid);
             for (int64_t j = 0; j < b; j++) lctw_tensor_data(sig)[j] = (float)sa;
-            if (lctw_tensor_device(x) == LCTW_DEV_CPU)
-                memcpy(lctw_tensor_data(x), xh, (size_t)(b * d) * sizeof(float));
-            else
-                s = LCTW_FAIL(LCTW_EDEVICE, "sample: CUDA models are not supported yet");
-            if (s == LCTW_OK) s = lctw_model_forward(m, ctx, x, sig, &x0, NULL);
+            memcpy(lctw_tensor_data(x), xh, (size_t)(b * d) * sizeof(float));
+            s = lctw_model_forward(m, ctx, x, sig, &x0, NULL);
             if (s == LCTW_OK) s = lctw_check_interrupt();
             if (s != LCTW_OK) break;
             const float *x0p = lctw_tensor_data(x0);
             int last = k + 2 == o->n_ts;
-            double sb = karras(o->ts[k + 1], o->grid);
-            if (sb < LCTW_SIGMA_MIN) sb = LCTW_SIGMA_MIN;
-            if (sb > LCTW_SIGMA_MAX) sb = LCTW_SIGMA_MAX;
-            double amp = sqrt(sb * sb - LCTW_SIGMA_MIN * LCTW_SIGMA_MIN);
+            double amp = next_amp(o, k);
             if (last || amp == 0.0) {
                 memcpy(xh, x0p, (size_t)(b * d) * sizeof(float));
             } else {

@@ -31,7 +31,8 @@ typedef struct lctw_sample_opts {
 lctw_status lctw_sample_opts_default(lctw_sample_opts *o, int64_t n, int steps, uint64_t seed);
 
 /* out: (n, C, H, W) CPU tensor, allocated by the caller. ctx: a context on the model's device
- * (its arena is reset between batches). */
+ * (its arena is reset between batches). On a CUDA context the chain runs on the device and
+ * gives the CPU samples up to the forward's rounding. */
 lctw_status lctw_sample(lctw_model *m, lctw_ctx *ctx, const lctw_sample_opts *o,
                         lctw_tensor *out);
 

@@ -11,6 +11,7 @@
 
 #include "core/interrupt.h"
 #include "core/tmath.h"
+#include "lctw_cuda_ct.h"
 #include "ct/ot.h"
 #include "io/json.h"
 #include "io/safetensors.h"
@@ -158,6 +159,8 @@ void lctw_trainer_free(lctw_trainer *t) {
     free(t->in_diff);
     free(t->per);
     free(t->rms_sorted);
+    free(t->sig_pair);
+    free(t->ot_cost);
     if (t->csv) fclose(t->csv);
     if (t->jsonl) fclose(t->jsonl);
     free(t->options_meta);
@@ -193,8 +196,10 @@ lctw_status lctw_trainer_new(lctw_trainer **out, const lctw_trainer_config *cfg,
     if (s == LCTW_OK) s = lctw_optim_new_params(&t->opt, &cfg->optim, &m->params);
     if (s == LCTW_OK && cfg->n_ema > 0) s = lctw_ema_new(&t->ema, cfg->n_ema, cfg->ema, m->params.data);
     lctw_tensor **bufs[] = {&t->x, &t->noise, &t->noise_ot, &t->x_s, &t->x_t, &t->grad};
+    /* the batch buffers live with the model; σ stays on the host (the model's coefficients are
+     * computed there) */
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs && s == LCTW_OK; i++)
-        s = lctw_tensor_empty(bufs[i], 4, shp, LCTW_DEV_CPU);
+        s = lctw_tensor_empty(bufs[i], 4, shp, m->params.dev);
     if (s == LCTW_OK) s = lctw_tensor_empty(&t->sig_s, 1, &B, LCTW_DEV_CPU);
     if (s == LCTW_OK) s = lctw_tensor_empty(&t->sig_t, 1, &B, LCTW_DEV_CPU);
     t->perm = malloc((size_t)B * sizeof *t->perm);
@@ -205,6 +210,12 @@ lctw_status lctw_trainer_new(lctw_trainer **out, const lctw_trainer_config *cfg,
     t->in_diff = malloc((size_t)B);
     t->per = malloc((size_t)B * sizeof *t->per);
     t->rms_sorted = malloc((size_t)B * sizeof *t->rms_sorted);
+    if (m->params.dev == LCTW_DEV_CUDA) {
+        t->sig_pair = malloc((size_t)(2 * B) * sizeof *t->sig_pair);
+        t->ot_cost = cfg->ot ? malloc((size_t)B * (size_t)B * sizeof *t->ot_cost) : NULL;
+        if (s == LCTW_OK && (!t->sig_pair || (cfg->ot && !t->ot_cost)))
+            s = LCTW_FAIL(LCTW_ENOMEM, "trainer: out of memory");
+    }
     if (s == LCTW_OK && (!t->perm || !t->idx || !t->sigmas || !t->sig_d || !t->sig_next_d ||
                          !t->in_diff || !t->per || !t->rms_sorted))
         s = LCTW_FAIL(LCTW_ENOMEM, "trainer: out of memory");
@@ -275,48 +286,38 @@ static lctw_status latent_stats(const lctw_tensor *x, lctw_step_metrics *m) {
     return LCTW_OK;
 }
 
-static lctw_status do_step(lctw_trainer *t, lctw_step_metrics *mt) {
+/* latent_stats' results from the device (lctw_cuda_ct_stats_launch queued them), with the
+ * same conventions. */
+_Static_assert(LCTW_CU_STATS_BINS == LCTW_STEP_HIST_BINS, "histogram bins differ");
+static lctw_status latent_stats_cuda_read(lctw_step_metrics *m) {
+    lctw_cu_batch_stats b;
+    LCTW_TRY(lctw_cuda_ct_stats_read(&b));
+    lctw_step_hist *h = &m->latent_hist;
+    memset(h, 0, sizeof *h);
+    m->latent_mean = b.mean;
+    m->latent_std = b.std;
+    m->latent_kurtosis = b.kurtosis;
+    h->lo = b.min;
+    h->hi = b.max;
+    if (!isfinite(b.mean) || !isfinite(b.std)) {
+        m->latent_tail3 = m->latent_tail5 = h->lo = h->hi = NAN;
+        return LCTW_OK;
+    }
+    m->latent_tail3 = b.tail3;
+    m->latent_tail5 = b.tail5;
+    if (b.max > b.min)
+        memcpy(h->count, b.hist, sizeof h->count);
+    else
+        h->count[0] = b.n;
+    return LCTW_OK;
+}
+
+/* The rest of a step once x_s, x_t, σ, σ' and the grid indices are set (CPU or CUDA: the
+ * model, the loss, the gradient scan and the optimizer dispatch on the buffers' device). */
+static lctw_status train_on_pairs(lctw_trainer *t, lctw_step_metrics *mt, int64_t N, double c) {
     const lctw_trainer_config *cfg = &t->cfg;
     lctw_model *m = t->model;
-    int64_t B = cfg->batch, d = t->d;
-    LCTW_TRY(lctw_ctx_reset(&t->ctx));
-    LCTW_TRY(lctw_data_batch(t->data, B, t->x));
-    LCTW_TRY(lctw_fill_normal(t->noise, &t->rng_noise));
-    const float *x = lctw_tensor_data(t->x), *nz = lctw_tensor_data(t->noise);
-    LCTW_TRY(latent_stats(t->x, mt));
-    mt->ot_gain = 0.0;
-    if (cfg->ot) {
-        double ot_cost = 0.0, id_cost = 0.0;
-        LCTW_TRY(lctw_ot_assign(t->x, t->noise, t->perm, &ot_cost));
-        LCTW_TRY(lctw_ot_permute_rows(t->noise_ot, t->noise, t->perm));
-        for (int64_t i = 0; i < B * d; i++) {
-            double e = (double)x[i] - nz[i];
-            id_cost += e * e;
-        }
-        mt->ot_gain = id_cost > 0 ? 1.0 - ot_cost / id_cost : 0.0;
-        nz = lctw_tensor_data(t->noise_ot);
-    }
-    int64_t N = lctw_curriculum_N(&t->cur, t->step);
-    mt->N = N;
-    mt->stage = lctw_curriculum_stage(&t->cur, t->step);
-    double c;
-    LCTW_TRY(lctw_c_schedule_value(&cfg->c, t->step, N, &c));
-    LCTW_TRY(lctw_karras_sigmas(N, LCTW_SIGMA_MIN, LCTW_SIGMA_MAX, 7.0, t->sigmas));
-    LCTW_TRY(lctw_index_sampler_sample(&t->sampler, N, B, &t->rng_index, t->idx));
-    float *ss = lctw_tensor_data(t->sig_s), *st = lctw_tensor_data(t->sig_t);
-    float *xs = lctw_tensor_data(t->x_s), *xt = lctw_tensor_data(t->x_t);
-    for (int64_t j = 0; j < B; j++) {
-        double a = t->sigmas[t->idx[j]], b = t->sigmas[t->idx[j] + 1];
-        t->sig_d[j] = a;
-        t->sig_next_d[j] = b;
-        ss[j] = (float)a;
-        st[j] = (float)b;
-        for (int64_t e = 0; e < d; e++) {
-            int64_t k = j * d + e;
-            xs[k] = (float)(x[k] + a * nz[k]);
-            xt[k] = (float)(x[k] + b * nz[k]);
-        }
-    }
+    int64_t B = cfg->batch;
     int use_diff = cfg->loss.diff_lambda > 0.0;
     if (use_diff) lctw_loss_diff_mask(t->idx, B, N, cfg->loss.diff_rate, t->in_diff);
     /* teacher θ⁻ = θ, no gradients; then the student on the tape */
@@ -371,6 +372,101 @@ static lctw_status do_step(lctw_trainer *t, lctw_step_metrics *mt) {
     mt->lr = t->opt->cfg.lr;
     mt->nan_skips = t->nan_skips;
     return LCTW_OK;
+}
+
+/* This step's curriculum N, its stage and c, and the σ pair of every sample (drawn from the
+ * index sampler): into t->sig_d/sig_next_d (double), t->sig_s/sig_t (float) and, for the CUDA
+ * step, t->sig_pair. Host work on both devices, the same draws in the same order. */
+static lctw_status pick_sigmas(lctw_trainer *t, lctw_step_metrics *mt, int64_t *N, double *c) {
+    int64_t B = t->cfg.batch;
+    *N = lctw_curriculum_N(&t->cur, t->step);
+    mt->N = *N;
+    mt->stage = lctw_curriculum_stage(&t->cur, t->step);
+    LCTW_TRY(lctw_c_schedule_value(&t->cfg.c, t->step, *N, c));
+    LCTW_TRY(lctw_karras_sigmas(*N, LCTW_SIGMA_MIN, LCTW_SIGMA_MAX, 7.0, t->sigmas));
+    LCTW_TRY(lctw_index_sampler_sample(&t->sampler, *N, B, &t->rng_index, t->idx));
+    float *ss = lctw_tensor_data(t->sig_s), *st = lctw_tensor_data(t->sig_t);
+    for (int64_t j = 0; j < B; j++) {
+        double a = t->sigmas[t->idx[j]], b = t->sigmas[t->idx[j] + 1];
+        t->sig_d[j] = a;
+        t->sig_next_d[j] = b;
+        ss[j] = (float)a;
+        st[j] = (float)b;
+        if (t->sig_pair) {
+            t->sig_pair[j] = a;
+            t->sig_pair[B + j] = b;
+        }
+    }
+    return LCTW_OK;
+}
+
+/* The CUDA part of a step after the batch and its noise are on the device: the OT cost's GEMM
+ * runs there (the assignment on the host), then x_s, x_t by one kernel; σ, the indices and
+ * the curriculum stay on the host. Draws and their order are the CPU step's, so the same seed
+ * gives the same batch, noise and indices. */
+static lctw_status do_step_cuda_tail(lctw_trainer *t, lctw_step_metrics *mt) {
+    const lctw_trainer_config *cfg = &t->cfg;
+    int64_t B = cfg->batch, d = t->d;
+    lctw_tensor *nz = t->noise;
+    /* the batch statistics are queued here and read after the step's work: by then the loss
+     * values' copy has drained the queue, so reading them costs no synchronisation */
+    LCTW_TRY(lctw_cuda_ct_stats_launch(lctw_tensor_data(t->x), B * d));
+    mt->ot_gain = 0.0;
+    if (cfg->ot) {
+        double ot_cost = 0.0, id_cost = 0.0;
+        if (!t->ot_cost && !(t->ot_cost = malloc((size_t)B * (size_t)B * sizeof *t->ot_cost)))
+            return LCTW_FAIL(LCTW_ENOMEM, "trainer: out of memory for the %lld×%lld OT cost matrix",
+                             (long long)B, (long long)B);
+        LCTW_TRY(lctw_ot_cost(t->x, t->noise, t->ot_cost));
+        LCTW_TRY(lctw_lsa_solve(B, t->ot_cost, t->perm, &ot_cost, NULL, NULL));
+        LCTW_TRY(lctw_ot_permute_rows(t->noise_ot, t->noise, t->perm));
+        for (int64_t j = 0; j < B; j++) id_cost += t->ot_cost[j * B + j]; /* the identity pairing */
+        mt->ot_gain = id_cost > 0 ? 1.0 - ot_cost / id_cost : 0.0;
+        nz = t->noise_ot;
+    }
+    int64_t N;
+    double c;
+    LCTW_TRY(pick_sigmas(t, mt, &N, &c));
+    LCTW_TRY(lctw_cuda_ct_perturb(lctw_tensor_data(t->x), lctw_tensor_data(nz), t->sig_pair, B, d,
+                                  lctw_tensor_data(t->x_s), lctw_tensor_data(t->x_t)));
+    LCTW_TRY(train_on_pairs(t, mt, N, c));
+    return latent_stats_cuda_read(mt);
+}
+
+static lctw_status do_step(lctw_trainer *t, lctw_step_metrics *mt) {
+    const lctw_trainer_config *cfg = &t->cfg;
+    int64_t B = cfg->batch, d = t->d;
+    LCTW_TRY(lctw_ctx_reset(&t->ctx));
+    LCTW_TRY(lctw_data_batch(t->data, B, t->x));
+    LCTW_TRY(lctw_fill_normal(t->noise, &t->rng_noise));
+    if (lctw_tensor_device(t->x) == LCTW_DEV_CUDA) return do_step_cuda_tail(t, mt);
+    LCTW_TRY(latent_stats(t->x, mt));
+    const float *x = lctw_tensor_data(t->x), *nz = lctw_tensor_data(t->noise);
+    mt->ot_gain = 0.0;
+    if (cfg->ot) {
+        double ot_cost = 0.0, id_cost = 0.0;
+        LCTW_TRY(lctw_ot_assign(t->x, t->noise, t->perm, &ot_cost));
+        LCTW_TRY(lctw_ot_permute_rows(t->noise_ot, t->noise, t->perm));
+        for (int64_t i = 0; i < B * d; i++) {
+            double e = (double)x[i] - nz[i];
+            id_cost += e * e;
+        }
+        mt->ot_gain = id_cost > 0 ? 1.0 - ot_cost / id_cost : 0.0;
+        nz = lctw_tensor_data(t->noise_ot);
+    }
+    int64_t N;
+    double c;
+    LCTW_TRY(pick_sigmas(t, mt, &N, &c));
+    float *xs = lctw_tensor_data(t->x_s), *xt = lctw_tensor_data(t->x_t);
+    for (int64_t j = 0; j < B; j++) {
+        double a = t->sig_d[j], b = t->sig_next_d[j];
+        for (int64_t e = 0; e < d; e++) {
+            int64_t k = j * d + e;
+            xs[k] = (float)(x[k] + a * nz[k]);
+            xt[k] = (float)(x[k] + b * nz[k]);
+        }
+    }
+    return train_on_pairs(t, mt, N, c);
 }
 
 lctw_status lctw_trainer_step(lctw_trainer *t, lctw_step_metrics *out) {

@@ -17,6 +17,15 @@
  * are part of the state, so a run resumed from a checkpoint reproduces the uninterrupted run
  * bit for bit on the CPU. A failed or interrupted step (Ctrl-C) restores the streams and the
  * data cursor, so the state stays at the last completed step.
+ *
+ * Device: the step runs where the model's parameters are. On CUDA the batch, noise, x_s, x_t,
+ * the forwards and backward, the loss passes, the OT cost GEMM, the gradient scan, the optimizer
+ * and the EMAs run on the device (kernels/ct_step.cu, the op twins); the host keeps the draws of
+ * indices and σ (the same Philox numbers as the CPU step), the OT assignment on the copied-back
+ * b×b cost, and the per-sample loss values (5 doubles a sample, copied back to decide the skip
+ * and to fill the metrics). The batch statistics are queued without a synchronisation and read
+ * after that copy. The same seed gives the CPU step's draws; results agree up to the GEMMs'
+ * summation order (tests/ops/test_step_cuda.c).
  */
 #ifndef LCTW_TRAINER_H
 #define LCTW_TRAINER_H
@@ -92,13 +101,17 @@ typedef struct lctw_trainer {
     lctw_rng rng_noise, rng_index;
     int64_t nan_skips;
     int64_t d; /* elements per sample */
-    /* host scratch, allocated once */
+    /* batch buffers (on the model's device) and host scratch, allocated once */
     lctw_tensor *x, *noise, *noise_ot, *x_s, *x_t, *grad, *sig_s, *sig_t;
     int64_t *perm, *idx;
     double *sigmas, *sig_d, *sig_next_d;
     unsigned char *in_diff;
     lctw_loss_sample *per;
     double *rms_sorted;
+    /* CUDA trainers (the model's parameters on the device: x, noise, x_s, x_t and grad live
+     * there too; σ and the indices stay here): (σ_j, σ'_j) for the noisy-input kernel, and the
+     * b×b OT cost copied back for the host assignment */
+    double *sig_pair, *ot_cost;
     lctw_step_metrics last;
     /* metrics logs */
     char run_dir[512];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/tmath.h"
+#include "lctw_cuda.h"
 #include "lctw_lua.h"
 #include "nn/config.h"
 
@@ -79,13 +80,33 @@ static lctw_norm_kind opt_norm(lua_State *L, int opts, const char *k, lctw_norm_
     return dflt;
 }
 
-static lctw_device opt_device(lua_State *L, int opts) {
-    const char *d = l_optfield_str(L, opts, "device", NULL);
-    if (!d) return LCTW_DEV_CPU;
+/* 1 when the default device (lctw.device(), kept by lctw.tensor.default_device) is "cuda". */
+static int default_is_cuda(lua_State *L) {
+    int top = lua_gettop(L), cuda = 0;
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, "lctw") == LUA_TTABLE && lua_getfield(L, -1, "tensor") == LUA_TTABLE &&
+        lua_getfield(L, -1, "default_device") == LUA_TFUNCTION && lua_pcall(L, 0, 1, 0) == LUA_OK)
+        cuda = lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "cuda");
+    lua_settop(L, top);
+    return cuda;
+}
+
+/* "cpu" / "cuda" to a device; "cuda" needs a usable device (a clear error otherwise). */
+static lctw_device parse_device(lua_State *L, const char *d, const char *what) {
     if (!strcmp(d, "cpu")) return LCTW_DEV_CPU;
-    if (!strcmp(d, "cuda")) return LCTW_DEV_CUDA;
-    luaL_error(L, "option 'device': unknown device '%s'", d);
-    return LCTW_DEV_CPU;
+    if (strcmp(d, "cuda")) luaL_error(L, "%s: unknown device '%s' (\"cpu\" or \"cuda\")", what, d);
+    if (!lctw_cuda_built())
+        luaL_error(L, "%s: device \"cuda\": lctw was built without CUDA (rebuild with make CUDA=1)",
+                   what);
+    if (lctw_cuda_device_count() <= 0) luaL_error(L, "%s: device \"cuda\": %s", what, lctw_cuda_describe());
+    return LCTW_DEV_CUDA;
+}
+
+/* The device= option, else lctw.device()'s default. */
+static lctw_device opt_device(lua_State *L, int opts) {
+    const char *d = opts && lua_istable(L, opts) ? l_optfield_str(L, opts, "device", NULL) : NULL;
+    if (!d) d = default_is_cuda(L) ? "cuda" : "cpu";
+    return parse_device(L, d, "option 'device'");
 }
 
 static int l_model_unet(lua_State *L) {
@@ -164,7 +185,8 @@ static int l_model_dit(lua_State *L) {
 
 static int l_model_load_file(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
-    lctw_device dev = lua_isnoneornil(L, 2) ? LCTW_DEV_CPU : opt_device(L, 2);
+    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+    lctw_device dev = opt_device(L, lua_isnoneornil(L, 2) ? 0 : 2);
     lctw_model *m;
     L_TRY(L, lctw_model_from_file(&m, path, dev));
     push_model(L, m);
@@ -264,6 +286,11 @@ static int m_forward(lua_State *L) {
                           lctw_tensor_shape_str(a, sizeof a, x), m->in_ch, m->height, m->width);
     }
     lctw_tensor *sigma = sigma_arg(L, 3, x->shape[0]);
+    if (u->ctx && u->ctx->dev != m->params.dev) { /* the model moved (model:to) */
+        lctw_ctx_release(u->ctx);
+        free(u->ctx);
+        u->ctx = NULL;
+    }
     if (!u->ctx) {
         u->ctx = malloc(sizeof *u->ctx);
         if (!u->ctx) {
@@ -302,6 +329,25 @@ static int m_load(lua_State *L) {
     l_model *u = check_model(L, 1);
     L_TRY(L, lctw_model_load(u->m, luaL_checkstring(L, 2), lua_toboolean(L, 3)));
     lua_settop(L, 1);
+    return 1;
+}
+
+/* model:to(device) -> model: parameters moved (copied) to "cpu" or "cuda" */
+static int m_to(lua_State *L) {
+    l_model *u = check_model(L, 1);
+    lctw_device dev = parse_device(L, luaL_checkstring(L, 2), "model:to");
+    if (u->ctx && u->ctx->dev != dev) {
+        lctw_ctx_release(u->ctx);
+        free(u->ctx);
+        u->ctx = NULL;
+    }
+    L_TRY(L, lctw_params_to(&u->m->params, dev));
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_device(lua_State *L) {
+    lua_pushstring(L, check_model(L, 1)->m->params.dev == LCTW_DEV_CUDA ? "cuda" : "cpu");
     return 1;
 }
 
@@ -367,6 +413,12 @@ static const l_reg model_methods[] = {
      "present with the same shape (checked before anything is changed). Unknown tensors are an "
      "error unless allow_extra."},
     {"kind", m_kind, "model:kind() -> \"unet\" | \"dit\""},
+    {"to", m_to,
+     "model:to(\"cpu\"|\"cuda\") -> model\n\nMoves the parameters to the device (copied; the "
+     "gradient buffer starts at zero). A trainer made earlier keeps the device it was made on: "
+     "move the model first, or pass device= to lctw.trainer. Tensors from model:param() taken "
+     "before the move keep the old memory."},
+    {"device", m_device, "model:device() -> \"cpu\" | \"cuda\""},
     {"config", m_config, "model:config() -> string\n\nThe configuration as JSON."},
     {"free", m_gc, "model:free()\n\nReleases the model's memory now (also on <close> and GC)."},
     {NULL, NULL, NULL},
@@ -407,5 +459,5 @@ void l_model_open(lua_State *L) {
     l_settypehelp(L, MODEL_MT,
                   "lctw.Model — a network with the consistency parameterisation.\n\nmethods: "
                   "forward(x, sigma), num_params(), params(), param(name), save(path), "
-                  "load(path), kind(), config(), free()");
+                  "load(path), kind(), config(), to(device), device(), free()");
 }

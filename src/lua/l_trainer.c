@@ -8,6 +8,7 @@
 #include "core/interrupt.h"
 #include "ct/sample.h"
 #include "ct/trainer.h"
+#include "lctw_cuda.h"
 #include "lctw_lua.h"
 
 #define TRAINER_MT "lctw.Trainer"
@@ -161,6 +162,17 @@ static void opt_ema(lua_State *L, int opts, lctw_trainer_config *cfg) {
     lua_pop(L, 1);
 }
 
+/* 1 when the default device (lctw.device(), kept by lctw.tensor.default_device) is "cuda". */
+static int default_is_cuda(lua_State *L) {
+    int top = lua_gettop(L), cuda = 0;
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, "lctw") == LUA_TTABLE && lua_getfield(L, -1, "tensor") == LUA_TTABLE &&
+        lua_getfield(L, -1, "default_device") == LUA_TFUNCTION && lua_pcall(L, 0, 1, 0) == LUA_OK)
+        cuda = lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "cuda");
+    lua_settop(L, top);
+    return cuda;
+}
+
 /* lctw.trainer._new(opts) — options documented in lua/lctw/trainer.lua */
 static int l_trainer_new(lua_State *L) {
     static const char *const known[] = {
@@ -177,10 +189,18 @@ static int l_trainer_new(lua_State *L) {
     int64_t batch = l_optfield_int(L, 1, "batch", 32);
     int64_t total = l_optfield_int(L, 1, "total_steps", 10000);
     const char *preset = l_optfield_str(L, 1, "preset", "paper");
-    const char *dev = l_optfield_str(L, 1, "device", "cpu");
-    if (strcmp(dev, "cpu"))
-        luaL_error(L, "lctw.trainer: device '%s' is not supported yet (the CUDA training step comes "
-                      "with the CUDA backend); use device=\"cpu\"", dev);
+    /* device: the option, else "cuda" when lctw.device("cuda") chose it, else the model's; the
+     * model's parameters move there (before anything else is allocated) */
+    const char *dev = l_optfield_str(L, 1, "device", NULL);
+    if (!dev) dev = default_is_cuda(L) || m->params.dev == LCTW_DEV_CUDA ? "cuda" : "cpu";
+    if (strcmp(dev, "cpu") && strcmp(dev, "cuda"))
+        luaL_error(L, "lctw.trainer: unknown device '%s' (\"cpu\" or \"cuda\")", dev);
+    if (!strcmp(dev, "cuda") && !lctw_cuda_built())
+        luaL_error(L, "lctw.trainer: device \"cuda\": lctw was built without CUDA (rebuild with "
+                      "make CUDA=1)");
+    if (!strcmp(dev, "cuda") && lctw_cuda_device_count() <= 0)
+        luaL_error(L, "lctw.trainer: device \"cuda\": %s", lctw_cuda_describe());
+    L_TRY(L, lctw_params_to(&m->params, strcmp(dev, "cuda") ? LCTW_DEV_CPU : LCTW_DEV_CUDA));
     lctw_trainer_config cfg;
     if (!strcmp(preset, "paper"))
         lctw_trainer_config_paper(&cfg, batch, total);

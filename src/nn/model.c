@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/ops/ops.h"
+#include "lctw_cuda.h"
 #include "io/safetensors.h"
 
 #define LCTW_UNET_MAX_RESAMPLE 64 /* up/down blocks whose filter buffers a checkpoint carries */
@@ -35,24 +36,40 @@ lctw_status lctw_model_forward(lctw_model *m, lctw_ctx *c, lctw_tensor *x, lctw_
                          lctw_tensor_shape_str(a, sizeof a, sigma), (long long)B);
     if (lctw_tensor_device(sigma) != LCTW_DEV_CPU || lctw_tensor_device(x) != c->dev)
         return LCTW_FAIL(LCTW_EDEVICE, "model forward: x must be on the model's device, sigma on the cpu");
-    /* per-sample coefficients (small: B values) */
-    lctw_tensor *cs, *co, *ci, *cn;
-    LCTW_TRY(lctw_arena_tensor(&c->arena, &cs, 1, &B));
-    LCTW_TRY(lctw_arena_tensor(&c->arena, &co, 1, &B));
-    LCTW_TRY(lctw_arena_tensor(&c->arena, &ci, 1, &B));
-    LCTW_TRY(lctw_arena_tensor(&c->arena, &cn, 1, &B));
+    /* per-sample coefficients (small: 4·B values), computed on the host; on a CUDA context
+     * they travel in one copy into a (4, B) arena tensor whose rows are the four vectors */
     const float *sp = lctw_tensor_data(sigma);
-    for (int64_t i = 0; i < B; i++) {
-        if (!(sp[i] > 0.0f))
-            return LCTW_FAIL(LCTW_EINVAL, "sigma[%lld] = %g: noise levels must be > 0", (long long)i + 1,
-                             (double)sp[i]);
+    int64_t n4 = 4 * B, one = 1;
+    float stack_buf[4 * 256], *h = n4 <= 4 * 256 ? stack_buf : malloc((size_t)n4 * sizeof *h);
+    if (!h) return LCTW_FAIL(LCTW_ENOMEM, "model forward: out of memory for %lld coefficients",
+                             (long long)n4);
+    lctw_status s = LCTW_OK;
+    for (int64_t i = 0; i < B && s == LCTW_OK; i++) {
+        if (!(sp[i] > 0.0f)) {
+            s = LCTW_FAIL(LCTW_EINVAL, "sigma[%lld] = %g: noise levels must be > 0", (long long)i + 1,
+                          (double)sp[i]);
+            break;
+        }
         double s_, o_, i_, n_;
         lctw_cm_coeffs(sp[i], &s_, &o_, &i_, &n_);
-        lctw_tensor_data(cs)[i] = (float)s_;
-        lctw_tensor_data(co)[i] = (float)o_;
-        lctw_tensor_data(ci)[i] = (float)i_;
-        lctw_tensor_data(cn)[i] = (float)n_;
+        h[i] = (float)s_;
+        h[B + i] = (float)o_;
+        h[2 * B + i] = (float)i_;
+        h[3 * B + i] = (float)n_;
     }
+    lctw_tensor *all = NULL, *cs = NULL, *co = NULL, *ci = NULL, *cn = NULL;
+    if (s == LCTW_OK) s = lctw_arena_tensor(&c->arena, &all, 1, &n4);
+    if (s == LCTW_OK) {
+        if (c->dev == LCTW_DEV_CUDA)
+            s = lctw_cuda_h2d(lctw_tensor_data(all), h, (size_t)n4 * sizeof *h);
+        else
+            memcpy(lctw_tensor_data(all), h, (size_t)n4 * sizeof *h);
+    }
+    if (h != stack_buf) free(h);
+    lctw_tensor **rows[4] = {&cs, &co, &ci, &cn};
+    for (int r = 0; r < 4 && s == LCTW_OK; r++)
+        s = lctw_arena_strided(&c->arena, rows[r], all, 1, &B, &one, all->offset + r * B);
+    LCTW_TRY(s);
     lctw_tensor *xin, *F, *skip, *out;
     LCTW_TRY(lctw_op_scale_rows(c, x, ci, &xin));
     LCTW_TRY(m->vt->net_forward(m, c, xin, cn, &F));

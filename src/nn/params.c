@@ -93,3 +93,38 @@ lctw_tensor *lctw_params_get(const lctw_params *ps, int index) {
 lctw_status lctw_params_zero_grad(lctw_params *ps) {
     return ps->grad ? lctw_fill(ps->grad, 0.0f) : LCTW_OK;
 }
+
+/* Points every view of p at the same offset of storage st (one reference each). */
+static void repoint(lctw_tensor *t, lctw_storage *st) {
+    lctw_storage *old = t->st;
+    st->refcount++;
+    t->st = st;
+    lctw_storage_release(old);
+}
+
+lctw_status lctw_params_to(lctw_params *ps, lctw_device dev) {
+    if (!ps->data) return LCTW_FAIL(LCTW_EINVAL, "params: not finalized (no flat buffers)");
+    if (ps->dev == dev) return LCTW_OK;
+    int64_t n = ps->total;
+    lctw_tensor *nd = NULL, *ng = NULL;
+    lctw_status s = lctw_tensor_empty(&nd, 1, &n, dev);
+    if (s == LCTW_OK) s = lctw_tensor_copy(nd, ps->data);
+    if (s == LCTW_OK) s = lctw_tensor_zeros(&ng, 1, &n, dev);
+    if (s != LCTW_OK) { /* nothing changed: the parameters stay where they were */
+        lctw_tensor_release(nd);
+        lctw_tensor_release(ng);
+        lctw_error_prefix("moving %lld parameters to %s", (long long)n,
+                          dev == LCTW_DEV_CUDA ? "cuda" : "cpu");
+        return s;
+    }
+    for (int i = 0; i < ps->n; i++) {
+        repoint(ps->p[i].t, nd->st);
+        repoint(ps->p[i].t->grad, ng->st);
+    }
+    lctw_tensor_release(ps->data);
+    lctw_tensor_release(ps->grad);
+    ps->data = nd;
+    ps->grad = ng;
+    ps->dev = dev;
+    return LCTW_OK;
+}

@@ -49,6 +49,10 @@ lctw_status lctw_params_finalize(lctw_params *ps, lctw_device dev);
 /* Index of a parameter by name, or −1. */
 int lctw_params_find(const lctw_params *ps, const char *name);
 lctw_tensor *lctw_params_get(const lctw_params *ps, int index);
+/* Moves both flat buffers to dev (the values are copied, the gradient starts at zero); every
+ * parameter view follows. On failure (e.g. out of device memory) nothing changes. Tensors
+ * handed out earlier as separate views of the old buffer (model:param) keep the old memory. */
+lctw_status lctw_params_to(lctw_params *ps, lctw_device dev);
 /* Zeroes the gradient buffer. */
 lctw_status lctw_params_zero_grad(lctw_params *ps);
 
