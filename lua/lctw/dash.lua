@@ -16,6 +16,25 @@ local function fmt_time(s)
   return string.format("%dh%02dm", s // 3600, math.floor(s % 3600) // 60)
 end
 
+-- Joins the non-empty segments {text, priority} with two spaces; when wider than cols (> 0),
+-- with one space, then without the lowest-priority segments until it fits.
+local function fit(segs, cols)
+  local keep = {}
+  for i, sg in ipairs(segs) do if sg[1] ~= "" then keep[#keep + 1] = {sg[1], sg[2], i} end end
+  local function join(sep)
+    local t = {}
+    for _, sg in ipairs(keep) do t[#t + 1] = sg[1] end
+    return table.concat(t, sep)
+  end
+  if cols <= 0 or #join("  ") <= cols then return join("  ") end
+  while #keep > 1 and #join(" ") > cols do
+    local lo = 1
+    for i, sg in ipairs(keep) do if sg[2] < keep[lo][2] then lo = i end end
+    table.remove(keep, lo)
+  end
+  return join(" ")
+end
+
 return function(tr, o)
   o = o or {}
   if not D._usable() then -- no terminal: the plain loop with progress lines
@@ -57,9 +76,16 @@ return function(tr, o)
     local el = lctw.time() - t0
     local eta = done > 0 and el / done * (steps - done) or math.huge
     if not m then return string.format("step %d/%d  starting...", tr.steps, tr.total_steps) end
-    return string.format("step %d/%d  N=%d (%d/%d)  lr %.2g  %.0f samples/s  ETA %s  ckpt %s  %s %s%s",
-      m.step, tr.total_steps, m.N, m.stage, #plan.stages, m.lr, m.samples_per_s, fmt_time(eta),
-      ckpt, device, mem(), m.skipped and "  [skipped: non-finite]" or "")
+    return fit({ -- {text, priority}: the lowest priorities go first when the line is too wide
+      {string.format("step %d/%d", m.step, tr.total_steps), 9},
+      {string.format("N=%d (%d/%d)", m.N, m.stage, #plan.stages), 6},
+      {string.format("lr %.2g", m.lr), 8},
+      {string.format("%.0f samples/s", m.samples_per_s), 3},
+      {"ETA " .. fmt_time(eta), 7},
+      {"ckpt " .. ckpt, 5},
+      {device .. " " .. mem(), 4},
+      {m.skipped and "[skipped: non-finite]" or "", 10},
+    }, D._cols())
   end
   local function draw()
     local t_draw = lctw.time()

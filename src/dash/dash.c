@@ -70,6 +70,7 @@ int lctw_dash_usable(void) {
 }
 
 int lctw_dash_is_open(void) { return D.open; }
+int lctw_dash_cols(void) { return D.open ? COLS : 0; }
 int lctw_dash_logy(void) { return D.logy; }
 int lctw_dash_hist_mode(void) { return D.hist_mode; }
 

@@ -70,6 +70,8 @@ int lctw_dash_usable(void);
  * here with "lctw> "); 0 for a viewer. The series are kept (lctw_dash_reset clears them). */
 lctw_status lctw_dash_open(int ascii, int prompt);
 int lctw_dash_is_open(void);
+/* The terminal's width in columns while open (0 when closed). */
+int lctw_dash_cols(void);
 /* Restores the terminal (safe to call twice or when not open). */
 void lctw_dash_close(void);
 

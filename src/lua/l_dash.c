@@ -25,6 +25,11 @@ static int l_dash_run(lua_State *L) {
     return lua_gettop(L);
 }
 
+static int l_dash_cols(lua_State *L) {
+    lua_pushinteger(L, lctw_dash_cols());
+    return 1;
+}
+
 static int l_dash_usable(lua_State *L) {
     lua_pushboolean(L, lctw_dash_usable());
     return 1;
@@ -197,6 +202,7 @@ static const l_reg funcs[] = {
      "0); Ctrl-C stops as in tr:run; other keys go to the prompt. Without a terminal (or with "
      "TERM=dumb) it prints progress lines instead. tr:run{dash=true} calls it; lctw --dash sets "
      "lctw.dash.default = true (dashboard unless dash=false), --ascii sets lctw.dash.ascii."},
+    {"_cols", l_dash_cols, "lctw.dash._cols() -> the terminal's width (0 when not open)"},
     {"_usable", l_dash_usable, "lctw.dash._usable() -> bool: stdout and stdin are terminals"},
     {"_open", l_dash_open_screen,
      "lctw.dash._open(ascii [, {prompt=true}]): enters curses mode (ASCII glyphs when ascii). "

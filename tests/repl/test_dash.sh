@@ -59,7 +59,7 @@ start() {
      [ \"\$(stty -g)\" = \"\$s0\" ] && echo TTY-RESTORED; sleep 30"
 }
 titles='loss: ct .*EMA'
-status='step [0-9]+/100000  N=[0-9]+ \([0-9]+/[0-9]+\)  lr [0-9.e-]+  [0-9]+ samples/s  ETA'
+status='step [0-9]+/100000 +N=[0-9]+ \([0-9]+/[0-9]+\) +lr [0-9.e-]+ +[0-9]+ samples/s +ETA'
 step_of() { cap "$1" | grep -oE 'step [0-9]+/' | head -1 | grep -oE '[0-9]+'; }
 # wait_gone session regex [seconds]: 0 when the pane stops showing it in time
 wait_gone() {
@@ -87,7 +87,7 @@ if wait_for a "$status" && wait_for a "latents kurt" 3; then
   scr=$(cap a)
   miss=""
   for p in "$titles" " c [0-9.e-]+ .*frac>c" "latents kurt .*>3.* >5" "F1 help  F2 save  F3 log-y" \
-           "$status" "^lctw>" "ckpt [^ ]+  cpu [0-9]"; do
+           "$status" "^lctw>" "ckpt [^ ]+ +cpu [0-9]"; do
     printf '%s\n' "$scr" | grep -qE -- "$p" || miss="$miss [$p]"
   done
   [ -z "$miss" ] && pass "80x24: panels, prompt, key hints and status line (device, memory) shown" ||
