@@ -164,7 +164,7 @@ end
 
 -- run.json (written by the trainer): total_steps, batch, pid, schedule. Re-read when it changes.
 function Follower:poll_run()
-  local st = json._stat(self.run_path)
+  local st = lctw.stat(self.run_path)
   if not st then return end
   local id = string.format("%d:%d:%d:%.6f", st.dev, st.ino, st.size, st.mtime)
   if id == self.run_id then return end
@@ -185,7 +185,7 @@ end
 -- Returns true when the view changed.
 function Follower:poll(live)
   self:poll_run()
-  local st = json._stat(self.path)
+  local st = lctw.stat(self.path)
   if not st or st.kind ~= "file" then
     if self.fh then
       self.sink.note(self.path .. " disappeared; waiting for it")
@@ -247,7 +247,7 @@ end
 -- "running" | "idle Ns" | "stopped" | "waiting for ..."
 function Follower:state()
   if not self.exists then return "waiting for " .. self.path end
-  if self.pid and not json._pid_alive(self.pid) then return "stopped" end
+  if self.pid and not lctw.pid_alive(self.pid) then return "stopped" end
   if self.age and self.age > IDLE_S then return string.format("idle %ds", math.floor(self.age)) end
   return "running"
 end
@@ -332,7 +332,7 @@ local function attach_lines(dir, opts)
         out("state: " .. f:state())
       end
       if opts.once then break end
-      json._sleep(POLL_S)
+      lctw.sleep(POLL_S)
     end
   end)
   if f.fh then f.fh:close() end
@@ -407,7 +407,7 @@ function M.attach(dir, opts)
     return nil, "attach: expected a run directory (a string), got " .. type(dir)
   end
   dir = dir:gsub("(.)/+$", "%1")
-  local st, why = json._stat(dir)
+  local st, why = lctw.stat(dir)
   if not st then return nil, "attach: no such run directory: " .. why end
   if st.kind ~= "dir" then return nil, "attach: " .. dir .. " is not a directory" end
   local lines = opts.lines

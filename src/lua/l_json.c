@@ -10,7 +10,7 @@
  * only (no __index/__pairs code runs), and names where a value cannot be written ($.a[2].b).
  *
  * Also here, private to lua/lctw/attach.lua (which follows another process's metrics.jsonl like
- * `tail -F`): _stat (size, inode, age of a file), _pid_alive and _sleep.
+ * `tail -F`): lctw.stat, lctw.pid_alive and lctw.sleep (src/lua/l_lctw.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -386,56 +386,6 @@ static int l_json_is_array(lua_State *L) {
     return 1;
 }
 
-/* ---- helpers of lua/lctw/attach.lua ---- */
-
-/* _stat(path) -> {size=, ino=, dev=, mtime=, age= (seconds since the last change), kind=
- * "file"|"dir"|"other"} or nil, message */
-static int l_json_stat(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", path, strerror(errno));
-        return 2;
-    }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    double mtime = (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec;
-    lua_createtable(L, 0, 6);
-    lua_pushinteger(L, (lua_Integer)st.st_size);
-    lua_setfield(L, -2, "size");
-    lua_pushinteger(L, (lua_Integer)st.st_ino);
-    lua_setfield(L, -2, "ino");
-    lua_pushinteger(L, (lua_Integer)st.st_dev);
-    lua_setfield(L, -2, "dev");
-    lua_pushnumber(L, mtime);
-    lua_setfield(L, -2, "mtime");
-    lua_pushnumber(L, (double)now.tv_sec + 1e-9 * (double)now.tv_nsec - mtime);
-    lua_setfield(L, -2, "age");
-    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : "other");
-    lua_setfield(L, -2, "kind");
-    return 1;
-}
-
-/* _pid_alive(pid) -> bool: a process with that id exists (it may belong to another user) */
-static int l_json_pid_alive(lua_State *L) {
-    lua_Integer pid = luaL_checkinteger(L, 1);
-    if (pid <= 0 || pid > INT32_MAX) return lua_pushboolean(L, 0), 1;
-    lua_pushboolean(L, kill((pid_t)pid, 0) == 0 || errno == EPERM);
-    return 1;
-}
-
-/* _sleep(seconds): returns early when Ctrl-C is pressed (the interrupt hook then raises) */
-static int l_json_sleep(lua_State *L) {
-    lua_Number s = luaL_checknumber(L, 1);
-    if (!(s > 0)) return 0;
-    if (s > 3600) s = 3600;
-    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)}, rem;
-    while (nanosleep(&ts, &rem) != 0 && errno == EINTR && !lctw_interrupted())
-        ts = rem;
-    return 0;
-}
-
 static const l_reg json_funcs[] = {
     {"decode", l_json_decode,
      "lctw.json.decode(text [, {max_depth=64, keep_null=false}]) -> value\n\nParses strict JSON "
@@ -455,13 +405,6 @@ static const l_reg json_funcs[] = {
     {"is_array", l_json_is_array,
      "lctw.json.is_array(v) -> bool\n\nWhether v is a table marked as a JSON array (every array "
      "lctw.json.decode returns is)."},
-    {"_stat", l_json_stat,
-     "lctw.json._stat(path) -> {size=, ino=, dev=, mtime=, age=, kind=} | nil, message\n\n(for "
-     "lctw.dash.attach) stat(2) of a file; age: seconds since it last changed."},
-    {"_pid_alive", l_json_pid_alive,
-     "lctw.json._pid_alive(pid) -> bool\n\n(for lctw.dash.attach) whether the process exists."},
-    {"_sleep", l_json_sleep,
-     "lctw.json._sleep(seconds)\n\n(for lctw.dash.attach) waits; Ctrl-C ends the wait."},
     {NULL, NULL, NULL},
 };
 

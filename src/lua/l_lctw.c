@@ -1,6 +1,10 @@
 /* l_lctw.c — the global `lctw` table: version, build info, modules, embedded Lua library. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -133,9 +137,62 @@ static int l_list_dir(lua_State *L) {
     return 1;
 }
 
+/* lctw.stat(path) -> {size=, ino=, dev=, mtime=, age= (seconds since the last change), kind=
+ * "file"|"dir"|"other"} or nil, message */
+static int l_stat(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double mtime = (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec;
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    lua_setfield(L, -2, "size");
+    lua_pushinteger(L, (lua_Integer)st.st_ino);
+    lua_setfield(L, -2, "ino");
+    lua_pushinteger(L, (lua_Integer)st.st_dev);
+    lua_setfield(L, -2, "dev");
+    lua_pushnumber(L, mtime);
+    lua_setfield(L, -2, "mtime");
+    lua_pushnumber(L, (double)now.tv_sec + 1e-9 * (double)now.tv_nsec - mtime);
+    lua_setfield(L, -2, "age");
+    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : "other");
+    lua_setfield(L, -2, "kind");
+    return 1;
+}
+
+/* lctw.pid_alive(pid) -> bool: a process with that id exists (it may belong to another user) */
+static int l_pid_alive(lua_State *L) {
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    if (pid <= 0 || pid > INT32_MAX) return lua_pushboolean(L, 0), 1;
+    lua_pushboolean(L, kill((pid_t)pid, 0) == 0 || errno == EPERM);
+    return 1;
+}
+
+/* lctw.sleep(seconds): returns early when Ctrl-C is pressed (the interrupt hook then raises) */
+static int l_sleep(lua_State *L) {
+    lua_Number s = luaL_checknumber(L, 1);
+    if (!(s > 0)) return 0;
+    if (s > 3600) s = 3600;
+    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)}, rem;
+    while (nanosleep(&ts, &rem) != 0 && errno == EINTR && !lctw_interrupted())
+        ts = rem;
+    return 0;
+}
+
 static const l_reg lctw_funcs[] = {
     {"list_dir", l_list_dir,
      "lctw.list_dir(path) -> {names}\n\nThe entries of a directory, sorted (without . and ..)."},
+    {"stat", l_stat,
+     "lctw.stat(path) -> {size=, ino=, dev=, mtime=, age=, kind=} | nil, message\n\nstat(2) of a "
+     "file; age: seconds since it last changed; kind: \"file\", \"dir\" or \"other\"."},
+    {"pid_alive", l_pid_alive, "lctw.pid_alive(pid) -> bool\n\nWhether a process with that id exists."},
+    {"sleep", l_sleep, "lctw.sleep(seconds)\n\nWaits (at most an hour); Ctrl-C ends the wait."},
     {"time", l_time,
      "lctw.time() -> seconds\n\nA monotonic wall clock (for timing; os.clock() counts CPU time of "
      "all threads)."},
