@@ -29,13 +29,16 @@ local HEAD = 4096           -- the first line (at most this long) identifies the
 local MAX_LINE = 16 << 20   -- a longer "line" is dropped as malformed (memory stays bounded)
 
 local function fmt_time(s)
-  if not s or s ~= s or s == math.huge or s < 0 then return "?" end
+  if not s or s ~= s or s >= 1e15 or s < 0 then return "?" end -- ("%d" needs 64-bit integers)
   if s < 60 then return string.format("%.0fs", s) end
   if s < 3600 then return string.format("%dm%02ds", s // 60, math.floor(s % 60)) end
   return string.format("%dh%02dm", s // 3600, math.floor(s % 3600) // 60)
 end
 
-local function num(fmt, v) return type(v) == "number" and string.format(fmt, v) or "-" end
+local function num(fmt, v)
+  if fmt == "%d" then v = math.type(v) and math.tointeger(v) end -- 1.5 or 1e300: not for "%d"
+  return type(v) == "number" and string.format(fmt, v) or "-"
+end
 
 -- pcall that never swallows Ctrl-C
 local function try(f, ...)

@@ -436,6 +436,12 @@ static lctw_status do_step_cuda_tail(lctw_trainer *t, lctw_step_metrics *mt) {
 static lctw_status do_step(lctw_trainer *t, lctw_step_metrics *mt) {
     const lctw_trainer_config *cfg = &t->cfg;
     int64_t B = cfg->batch, d = t->d;
+    if (t->model->params.dev != t->ctx.dev) /* model:to or another trainer moved the weights */
+        return LCTW_FAIL(LCTW_EDEVICE,
+                         "trainer: the model's parameters are on %s but this trainer was made for "
+                         "%s (moved by model:to or another lctw.trainer); make a new trainer",
+                         t->model->params.dev == LCTW_DEV_CUDA ? "cuda" : "cpu",
+                         t->ctx.dev == LCTW_DEV_CUDA ? "cuda" : "cpu");
     LCTW_TRY(lctw_ctx_reset(&t->ctx));
     LCTW_TRY(lctw_data_batch(t->data, B, t->x));
     LCTW_TRY(lctw_fill_normal(t->noise, &t->rng_noise));

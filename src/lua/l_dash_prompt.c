@@ -91,8 +91,10 @@ static int l_dash_call(lua_State *L) {
 
 static int l_dash_print(lua_State *L) {
     int n = lua_gettop(L);
-    for (int i = 1; i <= n; i++)
+    for (int i = 1; i <= n; i++) {
         lctw_dash_prompt_print(luaL_tolstring(L, i, NULL));
+        lua_pop(L, 1); /* the stack only has room for a few more values than the arguments */
+    }
     return 0;
 }
 

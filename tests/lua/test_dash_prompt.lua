@@ -94,6 +94,18 @@ T.case("output pane: lines, tabs expanded, escape codes and \\r handled", functi
   D._print("\n")
 end)
 
+T.case("_print with many arguments keeps the Lua stack within bounds", function()
+  -- each argument's string used to stay pushed: past the 20 free slots it wrote beyond the stack
+  local t = {}
+  for n = 20, 600, 7 do
+    for i = 1, n do t[i] = i end
+    D._print(table.unpack(t, 1, n))
+    D._print("\n")
+    collectgarbage() -- a corrupted stack or heap shows here
+  end
+  T.eq(last_lines(1)[1], table.concat(t, "", 1, 594))
+end)
+
 T.case("output pane: a long line is cut at a character boundary; 1000 lines are kept", function()
   D._print(string.rep("é", 3000) .. "\n") -- 6000 bytes
   local l = last_lines(1)[1]

@@ -181,6 +181,23 @@ else
   fail "backlog/resume: $(printf '%s' "$out" | tail -3 | tr '\n' '|')"
 fi
 rm -rf "$tmp/big"
+rm -rf "$tmp/big"
+
+# odd numbers in the files (a non-integer N, an ETA beyond int64 seconds) show as "-" / "?"
+mkdir "$tmp/odd"
+printf '{"total_steps":1000000000000000000}\n' >"$tmp/odd/run.json"
+printf '{"step":1,"N":1.5,"loss":0.5}\n{"step":2,"N":1e300,"loss":0.4,"step_s":1e6}\n' \
+  >"$tmp/odd/metrics.jsonl"
+out=$("$LCTW" -e 'local o = {}
+local r = lctw.dash.attach("'"$tmp/odd"'", {lines = true, once = true,
+  print = function(s) o[#o + 1] = s end})
+print("ODD steps=" .. r.steps .. " " .. o[#o - 1])' 2>&1)
+if printf '%s\n' "$out" | grep -q '^ODD steps=2 step 2/1000000000000000000  N=-  loss 0.4 .*ETA ?'; then
+  pass "a non-integer N and an enormous ETA: '-' and '?', attach goes on"
+else
+  fail "odd numbers: $(printf '%s' "$out" | tail -3 | tr '\n' '|')"
+fi
+rm -rf "$tmp/odd"
 
 # ---- in a terminal (tmux) ----
 if ! command -v tmux >/dev/null 2>&1; then
