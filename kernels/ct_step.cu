@@ -13,6 +13,7 @@
 #include <math_constants.h>
 
 #include "ct/loss.h"
+#include "ct/loss_rho.h"
 #include "core/rng.h"
 #include "lctw_cuda_ct.h"
 #include "ops_common.cuh"
@@ -76,38 +77,7 @@ __device__ double ct_block_ext(double v, double *sh) {
     return r;
 }
 
-/* ---- losses (loss.c: lctw_loss_rho / lctw_loss_drho) ---- */
-
-__device__ double ct_rho(int k, double u, double c) {
-    switch (k) {
-    case LCTW_LOSS_L2: return u;
-    case LCTW_LOSS_L1: return sqrt(u);
-    case LCTW_LOSS_PSEUDO_HUBER:
-    case LCTW_LOSS_PSEUDO_HUBER_ELEM: return u / (sqrt(u + c * c) + c);
-    case LCTW_LOSS_CAUCHY:
-    case LCTW_LOSS_CAUCHY_ELEM: return log1p(u / (2 * c * c));
-    case LCTW_LOSS_GEMAN_MCCLURE:
-    case LCTW_LOSS_GEMAN_MCCLURE_ELEM: return 2 * u / (u + 4 * c * c);
-    default: return CUDART_NAN;
-    }
-}
-
-__device__ double ct_drho(int k, double u, double c) {
-    switch (k) {
-    case LCTW_LOSS_L2: return 1.0;
-    case LCTW_LOSS_L1: return 0.5 / sqrt(u);
-    case LCTW_LOSS_PSEUDO_HUBER:
-    case LCTW_LOSS_PSEUDO_HUBER_ELEM: return 0.5 / sqrt(u + c * c);
-    case LCTW_LOSS_CAUCHY:
-    case LCTW_LOSS_CAUCHY_ELEM: return 1.0 / (u + 2 * c * c);
-    case LCTW_LOSS_GEMAN_MCCLURE:
-    case LCTW_LOSS_GEMAN_MCCLURE_ELEM: {
-        double t = u + 4 * c * c;
-        return 8 * c * c / (t * t);
-    }
-    default: return CUDART_NAN;
-    }
-}
+/* ---- losses (ρ, ρ': src/ct/loss_rho.h, shared with loss.c) ---- */
 
 /* One block per sample j: out[j·5 + {0..4}] = Σδ², Σρ(δ²), max|δ|, #|δ|>c, Σ(D_s − x)². */
 __global__ void k_loss_stats(int kind, double c, int elem, const float *ds, const float *dt,
@@ -119,7 +89,7 @@ __global__ void k_loss_stats(int kind, double c, int elem, const float *ds, cons
         for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
             double de = (double)s[e] - (double)t[e], u = de * de, a = fabs(de);
             m += u;
-            if (elem) r += ct_rho(kind, u, c);
+            if (elem) r += lctw_loss_rho_of(kind, u, c);
             am = ct_nanmax(am, a);
             eo += a > c ? 1.0 : 0.0;
             if (xj) {
@@ -171,7 +141,7 @@ __global__ void k_loss_grad(int kind, double c, int elem, const float *ds, const
         else if (kind == LCTW_LOSS_L1)
             v = k * (de > 0 ? 1.0 : de < 0 ? -1.0 : (de == de ? 0.0 : de));
         else
-            v = k * 2.0 * ct_drho(kind, de * de, c) * de;
+            v = k * 2.0 * lctw_loss_drho_of(kind, de * de, c) * de;
         if (cd != 0) v += cd * ((double)ds[i] - (double)x[i]);
         float f = (float)v;
         g[i] = f;

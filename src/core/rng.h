@@ -20,11 +20,7 @@
 #include <math.h>
 #endif
 
-#ifdef __CUDACC__
-#define LCTW_HD __host__ __device__ __forceinline__
-#else
-#define LCTW_HD static inline
-#endif
+#include "hd.h"
 
 typedef struct lctw_rng {
     uint64_t seed;

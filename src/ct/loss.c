@@ -6,6 +6,7 @@
  * whose per-sample coefficients need m_j. Inputs and the gradient are float32.
  */
 #include "loss.h"
+#include "loss_rho.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -106,37 +107,10 @@ int lctw_loss_kind_is_elem(lctw_loss_kind k) {
 
 int lctw_loss_kind_uses_c(lctw_loss_kind k) { return k != LCTW_LOSS_L1 && k != LCTW_LOSS_L2; }
 
-double lctw_loss_rho(lctw_loss_kind k, double u, double c) {
-    switch (k) {
-    case LCTW_LOSS_L2: return u;
-    case LCTW_LOSS_L1: return sqrt(u);
-    case LCTW_LOSS_PSEUDO_HUBER:
-    case LCTW_LOSS_PSEUDO_HUBER_ELEM:
-        /* √(u + c²) − c without cancellation for u ≪ c² */
-        return u / (sqrt(u + c * c) + c);
-    case LCTW_LOSS_CAUCHY:
-    case LCTW_LOSS_CAUCHY_ELEM: return log1p(u / (2 * c * c));
-    case LCTW_LOSS_GEMAN_MCCLURE:
-    case LCTW_LOSS_GEMAN_MCCLURE_ELEM: return 2 * u / (u + 4 * c * c);
-    default: return NAN;
-    }
-}
+double lctw_loss_rho(lctw_loss_kind k, double u, double c) { return lctw_loss_rho_of((int)k, u, c); }
 
 double lctw_loss_drho(lctw_loss_kind k, double u, double c) {
-    switch (k) {
-    case LCTW_LOSS_L2: return 1.0;
-    case LCTW_LOSS_L1: return 0.5 / sqrt(u);
-    case LCTW_LOSS_PSEUDO_HUBER:
-    case LCTW_LOSS_PSEUDO_HUBER_ELEM: return 0.5 / sqrt(u + c * c);
-    case LCTW_LOSS_CAUCHY:
-    case LCTW_LOSS_CAUCHY_ELEM: return 1.0 / (u + 2 * c * c);
-    case LCTW_LOSS_GEMAN_MCCLURE:
-    case LCTW_LOSS_GEMAN_MCCLURE_ELEM: {
-        double t = u + 4 * c * c;
-        return 8 * c * c / (t * t);
-    }
-    default: return NAN;
-    }
+    return lctw_loss_drho_of((int)k, u, c);
 }
 
 double lctw_loss_weight(lctw_weighting w, double sigma, double sigma_next) {
@@ -157,6 +131,28 @@ int64_t lctw_loss_diff_mask(const int64_t *idx, int64_t b, int64_t N, double rat
         n += mask[j];
     }
     return n;
+}
+
+/* The per-sample sums both devices accumulate, and the batch result they give. */
+typedef struct loss_sums {
+    double ct, diff, w;           /* Σ w_j ρ_j; Σ λ_j·mse_j over the diffusion samples; Σ w_j */
+    int64_t over_c, elem_over_c; /* samples with √m_j > c; elements with |δ| > c */
+} loss_sums;
+
+static void loss_finish(const lctw_loss_cfg *cfg, const loss_sums *S, double c, int64_t b,
+                        int64_t d, int64_t n_diff, int have_diff, int bad, lctw_loss_result *res) {
+    const double inv_b = 1.0 / (double)b;
+    memset(res, 0, sizeof *res);
+    res->loss_ct = S->ct * inv_b;
+    res->loss_diff = have_diff ? S->diff / (double)n_diff : 0.0;
+    const int use_diff = have_diff && cfg->diff_lambda > 0;
+    res->loss = res->loss_ct + (use_diff ? cfg->diff_lambda * res->loss_diff : 0.0);
+    res->c = c;
+    res->diff_count = n_diff;
+    res->frac_over_c = (double)S->over_c * inv_b;
+    res->frac_elem_over_c = (double)S->elem_over_c / ((double)b * (double)d);
+    res->mean_w = S->w * inv_b;
+    res->finite = isfinite(res->loss) && !bad;
 }
 
 static lctw_status check_batch(const lctw_loss_cfg *cfg, double c, const lctw_loss_batch *in,
@@ -209,8 +205,7 @@ lctw_status lctw_loss_eval(const lctw_loss_cfg *cfg, double c, const lctw_loss_b
     const int have_diff = n_diff > 0 && in->x != NULL;
     const int use_diff = have_diff && cfg->diff_lambda > 0;
     const double inv_d = 1.0 / (double)d, inv_b = 1.0 / (double)b;
-    double sum_ct = 0, sum_diff = 0, sum_w = 0;
-    int64_t over_c = 0, elem_over_c = 0;
+    loss_sums S = {0};
     int bad = 0;
 
     for (int64_t j = 0; j < b; j++) {
@@ -238,11 +233,11 @@ lctw_status lctw_loss_eval(const lctw_loss_cfg *cfg, double c, const lctw_loss_b
         double w = lctw_loss_weight(cfg->weighting, in->sigma ? in->sigma[j] : 0,
                                     in->sigma_next ? in->sigma_next[j] : 0);
         double lam = sj ? lctw_loss_diff_weight(in->sigma[j], cfg->sigma_data) : 0;
-        sum_ct += w * rho;
-        sum_w += w;
-        if (sj && have_diff) sum_diff += lam * dmse;
-        over_c += sqrt(m) > c;
-        elem_over_c += eo;
+        S.ct += w * rho;
+        S.w += w;
+        if (sj && have_diff) S.diff += lam * dmse;
+        S.over_c += sqrt(m) > c;
+        S.elem_over_c += eo;
         if (per) {
             per[j].m = m;
             per[j].rho = rho;
@@ -283,18 +278,7 @@ lctw_status lctw_loss_eval(const lctw_loss_cfg *cfg, double c, const lctw_loss_b
         }
     }
 
-    lctw_loss_result r;
-    memset(&r, 0, sizeof r);
-    r.loss_ct = sum_ct * inv_b;
-    r.loss_diff = have_diff ? sum_diff / (double)n_diff : 0.0;
-    r.loss = r.loss_ct + (use_diff ? cfg->diff_lambda * r.loss_diff : 0.0);
-    r.c = c;
-    r.diff_count = n_diff;
-    r.frac_over_c = (double)over_c * inv_b;
-    r.frac_elem_over_c = (double)elem_over_c / ((double)b * (double)d);
-    r.mean_w = sum_w * inv_b;
-    r.finite = isfinite(r.loss) && !bad;
-    if (res) *res = r;
+    if (res) loss_finish(cfg, &S, c, b, d, n_diff, have_diff, bad, res);
     return LCTW_OK;
 }
 
@@ -318,8 +302,7 @@ static lctw_status loss_eval_cuda(const lctw_loss_cfg *cfg, double c, const lctw
     if (!st) return LCTW_FAIL(LCTW_ENOMEM, "loss: out of memory for %lld samples", (long long)b);
     lctw_status s = lctw_cuda_ct_loss_stats((int)kind, c, in->ds, in->dt, have_diff ? in->x : NULL,
                                             b, d, st);
-    double sum_ct = 0, sum_diff = 0, sum_w = 0;
-    int64_t over_c = 0, elem_over_c = 0;
+    loss_sums S = {0};
     for (int64_t j = 0; j < b && s == LCTW_OK; j++) {
         const double *q = st + 5 * j;
         const int sj = in->in_diff && in->in_diff[j];
@@ -328,11 +311,11 @@ static lctw_status loss_eval_cuda(const lctw_loss_cfg *cfg, double c, const lctw
         double w = lctw_loss_weight(cfg->weighting, in->sigma ? in->sigma[j] : 0,
                                     in->sigma_next ? in->sigma_next[j] : 0);
         double lam = sj ? lctw_loss_diff_weight(in->sigma[j], cfg->sigma_data) : 0;
-        sum_ct += w * rho;
-        sum_w += w;
-        if (sj && have_diff) sum_diff += lam * dmse;
-        over_c += sqrt(m) > c;
-        elem_over_c += (int64_t)q[3];
+        S.ct += w * rho;
+        S.w += w;
+        if (sj && have_diff) S.diff += lam * dmse;
+        S.over_c += sqrt(m) > c;
+        S.elem_over_c += (int64_t)q[3];
         if (per) {
             per[j].m = m;
             per[j].rho = rho;
@@ -353,18 +336,7 @@ static lctw_status loss_eval_cuda(const lctw_loss_cfg *cfg, double c, const lctw
                                    d, grad, &bad);
     free(st);
     LCTW_TRY(s);
-    lctw_loss_result r;
-    memset(&r, 0, sizeof r);
-    r.loss_ct = sum_ct * inv_b;
-    r.loss_diff = have_diff ? sum_diff / (double)n_diff : 0.0;
-    r.loss = r.loss_ct + (use_diff ? cfg->diff_lambda * r.loss_diff : 0.0);
-    r.c = c;
-    r.diff_count = n_diff;
-    r.frac_over_c = (double)over_c * inv_b;
-    r.frac_elem_over_c = (double)elem_over_c / ((double)b * (double)d);
-    r.mean_w = sum_w * inv_b;
-    r.finite = isfinite(r.loss) && !bad;
-    if (res) *res = r;
+    if (res) loss_finish(cfg, &S, c, b, d, n_diff, have_diff, bad, res);
     return LCTW_OK;
 }
 
