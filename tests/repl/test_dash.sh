@@ -5,19 +5,9 @@
 # inside the loop (terminal restored, error re-raised), a viewer without a prompt (plain q quits,
 # metrics pushed as decoded metrics.jsonl lines) and the plain progress lines without a terminal.
 # Each wait is bounded (≤ 10 s).
-cd "$(dirname "$0")/../.."
-LCTW=${LCTW:-bin/lctw}
-LCTW=$(cd "$(dirname "$LCTW")" && pwd)/$(basename "$LCTW")
 name=test_dash.sh
-if ! command -v tmux >/dev/null 2>&1; then
-  echo "SKIP $name: tmux is not installed"
-  exit 0
-fi
-tmp=$(mktemp -d)
 sock="lctw-dash-$$"
-T() { tmux -L "$sock" -f /dev/null "$@"; }
-trap 'T kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
-T new-session -d -s keep "sleep 120" # keeps the server up between the cases
+source "$(dirname "$0")/tmux_lib.sh"
 
 cat > "$tmp/t.lua" <<'LUA'
 local m = lctw.model.unet{channels=16, channel_mult={1,2}, num_blocks=1, attn_resolutions={4},
@@ -38,19 +28,6 @@ print(string.format("AFTER RUN %s steps=%d last=%s", tostring(why), tr.steps,
                     tostring(last and last.step)))
 LUA
 
-fails=0
-pass() { echo "PASS $name: $*"; }
-fail() { echo "FAIL $name: $*"; fails=$((fails + 1)); }
-cap() { T capture-pane -p -t "$1" 2>/dev/null; }
-# wait_for session regex [seconds]: 0 when the pane shows it in time
-wait_for() {
-  local i
-  for i in $(seq 1 $((${3:-10} * 10))); do
-    cap "$1" | grep -qE -- "$2" && return 0
-    sleep 0.1
-  done
-  return 1
-}
 # start session cols rows lctw-args...: the pane records the tty settings before and after
 start() {
   local s=$1 c=$2 r=$3; shift 3
@@ -60,7 +37,6 @@ start() {
 }
 titles='loss: ct .*EMA'
 status='step [0-9]+/100000 +N=[0-9]+ \([0-9]+/[0-9]+\) +lr [0-9.e-]+ +[0-9]+ samples/s +ETA'
-step_of() { cap "$1" | grep -oE 'step [0-9]+/' | head -1 | grep -oE '[0-9]+'; }
 # wait_gone session regex [seconds]: 0 when the pane stops showing it in time
 wait_gone() {
   local i

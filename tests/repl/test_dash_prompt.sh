@@ -4,19 +4,9 @@
 # pane and training goes on, multi-line chunks, history (Up) and Tab completion, Ctrl-C stops only
 # a typed command, lines run while paused, and afterwards the plain REPL works with the same
 # history and the terminal is restored. Each wait is bounded (≤ 10 s).
-cd "$(dirname "$0")/../.."
-LCTW=${LCTW:-bin/lctw}
-LCTW=$(cd "$(dirname "$LCTW")" && pwd)/$(basename "$LCTW")
 name=test_dash_prompt.sh
-if ! command -v tmux >/dev/null 2>&1; then
-  echo "SKIP $name: tmux is not installed"
-  exit 0
-fi
-tmp=$(mktemp -d)
 sock="lctw-dprompt-$$"
-T() { tmux -L "$sock" -f /dev/null "$@"; }
-trap 'T kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
-T new-session -d -s keep "sleep 180" # keeps the server up between the cases
+source "$(dirname "$0")/tmux_lib.sh"
 
 # a small, slow-enough run: each step sleeps a little so keys arrive while it trains
 cat > "$tmp/t.lua" <<'LUA'
@@ -28,21 +18,6 @@ local last, why = tr:run{on_step = function() os.execute("sleep 0.03") end}
 print(string.format("AFTER RUN %s lr=%g", tostring(why), tr.lr))
 LUA
 
-fails=0
-pass() { echo "PASS $name: $*"; }
-fail() { echo "FAIL $name: $*"; fails=$((fails + 1)); }
-cap() { T capture-pane -p -t "$1" 2>/dev/null; }
-# wait_for session regex [seconds]: 0 when the pane shows it in time
-wait_for() {
-  local i
-  for i in $(seq 1 $((${3:-10} * 10))); do
-    cap "$1" | grep -qE -- "$2" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-# the step number on the status line
-step_of() { cap "$1" | grep -oE 'step [0-9]+/' | head -1 | grep -oE '[0-9]+'; }
 # wait_steps session: 0 when training moves on (the step number grows within 10 s)
 wait_steps() {
   local s0 s1 i
